@@ -1,0 +1,157 @@
+"""Command line: parse, call, print. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from karyobench.errors import KaryobenchError
+
+app = typer.Typer(
+    help="karyobench: honest, cross-validated benchmarking of chromosome classifiers.\n\n"
+         "A study YAML names the data, tasks, estimators and CV protocol; `run` trains "
+         "every estimator x fold and writes tables, predictions and a report.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks")):
+    _DEBUG["on"] = debug
+
+
+class _FoldProgress:
+    """Rich progress bar over estimator x fold jobs."""
+
+    def __init__(self):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=False)
+
+    def start(self, total: int, reused: int):
+        self.bar.start()
+        self.task = self.bar.add_task("folds", total=total, completed=reused)
+        if reused:
+            console.print(f"reusing {reused} finished fold(s) from an earlier run")
+
+    def advance(self, result):
+        job = result.job
+        self.bar.update(self.task, advance=1,
+                        description=f"{job.task} · {job.estimator} · fold {job.fold}")
+
+    def stop(self):
+        self.bar.stop()
+
+
+@app.command()
+def run(
+    study: Path = typer.Argument(..., help="study YAML file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="results folder "
+                                       "(default: results/<study name>)"),
+    backend: Optional[str] = typer.Option(None, help="sequential | loky | dask"),
+    workers: Optional[int] = typer.Option(None, help="parallel fold jobs"),
+    scheduler: Optional[str] = typer.Option(None, help="dask scheduler tcp://host:port"),
+    cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache "
+                                             "(default ~/.cache/karyobench)"),
+):
+    """Run every estimator x fold of a study and write its results folder."""
+    from karyobench.evaluation.runner import run_study
+    from karyobench.study import load_study
+
+    config = load_study(study)
+    if backend is not None and backend not in ("sequential", "loky", "dask"):
+        raise KaryobenchError(f"--backend '{backend}' is unknown; use sequential, loky or dask.")
+    out_dir = out or Path("results") / config.name
+    progress = _FoldProgress()
+    try:
+        summary = run_study(config, out_dir, backend=backend, workers=workers,
+                            scheduler=scheduler, cache_dir=cache_dir, progress=progress)
+    finally:
+        progress.stop()
+    _print_summary(summary)
+
+
+def _print_summary(summary):
+    folds = summary.folds
+    for kind, sentence in summary.protocols.items():
+        console.print(f"[bold]protocol[/] ({kind}): {sentence}")
+        table = Table("task", "estimator", "accuracy", "macro-F1", "fit s/fold")
+        part = folds[folds["split"] == kind]
+        for (task, estimator), rows in part.groupby(["task", "estimator"], sort=False):
+            table.add_row(task, estimator,
+                          f"{rows.accuracy.mean():.3f} ± {rows.accuracy.std(ddof=1):.3f}",
+                          f"{rows.macro_f1.mean():.3f}", f"{rows.fit_seconds.mean():.1f}")
+        console.print(table)
+    if summary.leakage_checked:
+        console.print("leakage check: no group in both train and test of any fold ✓")
+    console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
+                  f"{summary.wall_seconds:.1f} s → {summary.out_dir}")
+
+
+@app.command()
+def report(results_dir: Path = typer.Argument(..., help="a finished results folder")):
+    """Regenerate tables, plots and report.html from saved predictions (no retraining)."""
+    from karyobench.report import write_report
+
+    written = write_report(results_dir)
+    console.print(f"wrote {len(written)} files under {results_dir}")
+
+
+@app.command()
+def compare(dir_a: Path, dir_b: Path,
+            out: Path = typer.Option(Path("comparison"), "--out", help="output folder")):
+    """Put two results folders side by side."""
+    from karyobench.report import compare as compare_runs
+
+    path = compare_runs(dir_a, dir_b, out)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def estimators():
+    """List the estimator kinds a study can use."""
+    from karyobench.estimators import available
+
+    for name, description in available().items():
+        typer.echo(f"{name:20s} {description}")
+
+
+def _register_synth():
+    try:
+        from karyobench.synth.command import synth_command
+    except ImportError:
+        return
+    app.command("synth", help="Write a synthetic G-banded dataset (and a karyogram preview).")(
+        synth_command)
+
+
+_register_synth()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except KaryobenchError as err:
+        if _DEBUG["on"]:
+            raise
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as err:  # click's own usage errors
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(2)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

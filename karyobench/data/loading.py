@@ -1,0 +1,102 @@
+"""From a dataset configuration to canvas images, decoding each file at most once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from karyobench.data.canvas import (native_scale, place_on_canvas, to_bright_on_dark,
+                                    trim_background)
+from karyobench.data.dataset import Dataset
+from karyobench.data.imageio import read_grey
+from karyobench.data.sources import GROUP_COLUMNS, read_source
+from karyobench.errors import DataError
+
+CACHE_VERSION = 2
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("KARYOBENCH_CACHE", Path.home() / ".cache" / "karyobench"))
+
+
+def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
+                 polarity: str = "auto", canvas_mode: str = "native", canvas_size: int = 64,
+                 limit_groups: int | None = None, group_column: str | None = None,
+                 on_bad_image: str = "error", seed: int = 0,
+                 cache_dir: Path | None = None) -> Dataset:
+    """Read the source, decode, normalise polarity, place on the canvas; cached on disk."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    table = read_source(source, path=path, synthetic=synthetic, cache_dir=cache_dir)
+    if limit_groups:
+        table = _limit_groups(table, limit_groups, group_column, seed)
+    params = dict(polarity=polarity, canvas_mode=canvas_mode, canvas_size=int(canvas_size),
+                  on_bad_image=on_bad_image, version=CACHE_VERSION)
+    cache_file = cache_dir / "images" / f"{_cache_key(table, params)}.npz"
+    if cache_file.is_file():
+        images, crop_sizes, kept, skipped = _read_cache(cache_file)
+    else:
+        images, crop_sizes, kept, skipped = _decode(table, polarity, canvas_mode,
+                                                    int(canvas_size), on_bad_image)
+        _write_cache(cache_file, images, crop_sizes, kept, skipped)
+    table = table.iloc[kept].reset_index(drop=True)
+    groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}
+    return Dataset(images=images, labels=table["label"].to_numpy(dtype=str),
+                   paths=table["path"].to_numpy(dtype=str), groups=groups,
+                   crop_sizes=crop_sizes, skipped=skipped,
+                   description=f"{source}:{path or 'synthetic'}")
+
+
+def _limit_groups(table: pd.DataFrame, n_groups: int, group_column: str | None,
+                  seed: int) -> pd.DataFrame:
+    column = group_column or next((c for c in GROUP_COLUMNS if c in table), None)
+    if column is None:
+        raise DataError("dataset.limit_groups needs a group column (patient_id, "
+                        "karyotype_id or cell_id) in the data; none was found.")
+    names = np.array(sorted(table[column].unique()))
+    chosen = np.random.default_rng(seed).permutation(names)[:n_groups]
+    return table[table[column].isin(chosen)].reset_index(drop=True)
+
+
+def _cache_key(table: pd.DataFrame, params: dict) -> str:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    for path, label in zip(table["path"], table["label"]):
+        stat = Path(path).stat()
+        digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _decode(table, polarity, canvas_mode, canvas_size, on_bad_image):
+    crops, kept, skipped = [], [], []
+    for row, path in enumerate(table["path"]):
+        try:
+            crops.append(trim_background(to_bright_on_dark(read_grey(Path(path)), polarity)))
+            kept.append(row)
+        except DataError as err:
+            if on_bad_image != "skip":
+                raise
+            skipped.append((path, str(err)))
+    if not crops:
+        raise DataError("no readable images in the dataset.")
+    crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
+    scale = native_scale(crop_sizes, canvas_size) if canvas_mode == "native" else None
+    images = np.stack([place_on_canvas(c, canvas_size, scale) for c in crops])
+    return images.astype(np.float32), crop_sizes, np.array(kept), skipped
+
+
+def _write_cache(cache_file: Path, images, crop_sizes, kept, skipped) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, images=images.astype(np.float16), crop_sizes=crop_sizes, kept=kept,
+             skipped=np.array(skipped, dtype=str).reshape(-1, 2))
+    os.replace(tmp, cache_file)
+
+
+def _read_cache(cache_file: Path):
+    with np.load(cache_file) as data:
+        skipped = [tuple(r) for r in data["skipped"].tolist()]
+        return (data["images"].astype(np.float32), data["crop_sizes"], data["kept"], skipped)

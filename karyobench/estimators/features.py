@@ -1,0 +1,65 @@
+"""Feature transformers for the classical baselines (stateless, so safe inside CV)."""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Memory
+from sklearn.base import BaseEstimator, TransformerMixin
+from skimage.feature import hog
+
+
+def _as_images(X):
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 4 and X.shape[-1] == 1:
+        X = X[..., 0]
+    if X.ndim != 3:
+        raise ValueError(f"expected a stack of grey images (n, h, w), got shape {X.shape}")
+    return X
+
+
+class PixelFlattener(TransformerMixin, BaseEstimator):
+    """Images (n, h, w[, 1]) -> raw pixel rows (n, h*w), as the seed's SVM saw them."""
+
+    def fit(self, X, y=None):
+        self.image_shape_ = _as_images(X).shape[1:]
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        return self
+
+    def transform(self, X):
+        X = _as_images(X)
+        return X.reshape(len(X), -1)
+
+
+def _hog_batch(X, orientations, pixels_per_cell, cells_per_block):
+    return np.stack([
+        hog(image, orientations=orientations, pixels_per_cell=pixels_per_cell,
+            cells_per_block=cells_per_block, feature_vector=True)
+        for image in X
+    ]).astype(np.float32)
+
+
+class HOGFeatures(TransformerMixin, BaseEstimator):
+    """Histogram-of-oriented-gradients descriptor per image (scikit-image).
+
+    ``memory`` (a joblib cache directory) avoids recomputing the same features for the
+    same images and parameters across folds, estimators and re-runs.
+    """
+
+    def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+                 memory=None):
+        self.orientations = orientations
+        self.pixels_per_cell = pixels_per_cell
+        self.cells_per_block = cells_per_block
+        self.memory = memory
+
+    def fit(self, X, y=None):
+        self.image_shape_ = _as_images(X).shape[1:]
+        return self
+
+    def transform(self, X):
+        X = _as_images(X)
+        compute = _hog_batch
+        if self.memory is not None:
+            compute = Memory(self.memory, verbose=0).cache(_hog_batch)
+        return compute(X, int(self.orientations), tuple(self.pixels_per_cell),
+                       tuple(self.cells_per_block))

@@ -1,0 +1,73 @@
+"""Estimators by name: what a study's ``estimators[].kind`` refers to.
+
+Each entry builds a fresh, unfitted scikit-learn estimator; study ``params`` are applied
+with ``set_params`` so every name in ``get_params()`` (e.g. ``svc__C``) is addressable.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from sklearn.base import BaseEstimator
+
+from karyobench.errors import ConfigError
+
+EstimatorFactory = Callable[[], BaseEstimator]
+_REGISTRY: dict[str, tuple[EstimatorFactory, str]] = {}
+
+
+def register(name: str, description: str):
+    """Decorator: make ``factory`` available to studies as ``kind: name``."""
+
+    def decorate(factory: EstimatorFactory) -> EstimatorFactory:
+        _REGISTRY[name] = (factory, description)
+        return factory
+
+    return decorate
+
+
+def available() -> dict[str, str]:
+    """Registered estimator names and their one-line descriptions."""
+    _load_builtins()
+    return {name: description for name, (_, description) in sorted(_REGISTRY.items())}
+
+
+def build(kind: str, params: dict | None = None, random_state: int | None = None,
+          where: str = "estimator") -> BaseEstimator:
+    """A new estimator ``kind`` with ``params`` set; clear errors for unknown names."""
+    _load_builtins()
+    if kind not in _REGISTRY:
+        close = difflib.get_close_matches(kind, list(_REGISTRY), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"{where}: unknown estimator kind '{kind}'.{hint} "
+            f"Available: {', '.join(sorted(_REGISTRY))}.")
+    estimator = _REGISTRY[kind][0]()
+    valid = estimator.get_params(deep=True)
+    for key in params or {}:
+        if key not in valid:
+            close = difflib.get_close_matches(key, list(valid), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            settable = ", ".join(k for k in sorted(valid) if not _is_internal(k))
+            raise ConfigError(
+                f"{where}: '{kind}' has no parameter '{key}'.{hint} Settable: {settable}.")
+    try:
+        estimator.set_params(**(params or {}))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: invalid parameters for '{kind}': {err}") from None
+    if random_state is not None:
+        seeded = {k: random_state for k in estimator.get_params(deep=True)
+                  if k == "random_state" or k.endswith("__random_state")}
+        seeded = {k: v for k, v in seeded.items() if k not in (params or {})}
+        estimator.set_params(**seeded)
+    return estimator
+
+
+def _is_internal(key: str) -> bool:
+    return key.split("__")[-1] in {"build_fn", "model", "warm_start", "callbacks", "metrics",
+                                   "run_eagerly", "validation_batch_size", "class_weight"}
+
+
+def _load_builtins() -> None:
+    from karyobench.estimators import baselines, dcnn_entry  # noqa: F401

@@ -1,0 +1,98 @@
+"""One estimator x fold job: a pure function of (data, task, estimator spec, split, seed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import expit, softmax
+
+from karyobench.estimators import build
+from karyobench.evaluation.metrics import fold_metrics
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """Everything that determines a fold's result; ``key`` names its cached output."""
+
+    split: str
+    task: str
+    estimator: str
+    kind: str
+    params: dict
+    repeat: int
+    fold: int
+    seed: int
+    classes: tuple[str, ...]
+    train: np.ndarray = field(repr=False)
+    test: np.ndarray = field(repr=False)
+    data_fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        spec = dict(split=self.split, task=self.task, kind=self.kind, params=self.params,
+                    repeat=self.repeat, fold=self.fold, seed=self.seed,
+                    classes=list(self.classes), data=self.data_fingerprint)
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+        digest.update(np.asarray(self.train, dtype=np.int64).tobytes())
+        digest.update(np.asarray(self.test, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:20]
+
+
+@dataclass
+class FoldResult:
+    job: FoldJob
+    metrics: dict
+    y_pred: np.ndarray
+    proba: np.ndarray
+    fit_seconds: float
+    predict_seconds: float
+
+
+def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult:
+    """Fit a fresh estimator on the training rows, score the test rows.
+
+    ``images`` and ``labels`` are the whole dataset (task labels at the job's rows);
+    everything learned (scaling, PCA, network weights) is fitted on ``job.train`` only.
+    """
+    estimator = build(job.kind, job.params, random_state=job.seed,
+                      where=f"estimator '{job.estimator}'")
+    start = time.perf_counter()
+    estimator.fit(images[job.train], labels[job.train])
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    y_pred = np.asarray(estimator.predict(images[job.test])).astype(str)
+    proba = class_scores(estimator, images[job.test], list(job.classes))
+    predict_seconds = time.perf_counter() - start
+    metrics = fold_metrics(labels[job.test], y_pred, proba, list(job.classes))
+    return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds)
+
+
+def class_scores(estimator, X, classes: list[str]) -> np.ndarray:
+    """Per-class probabilities in task order; softmax of decision values if no proba.
+
+    Margin-based models (SVC) get pseudo-probabilities: their ranking (AUC) is exact,
+    their calibration is not.
+    """
+    fitted = [str(c) for c in estimator.classes_]
+    if hasattr(estimator, "predict_proba"):
+        try:
+            scores = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        except AttributeError:
+            scores = None
+    else:
+        scores = None
+    if scores is None:
+        decision = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        if decision.ndim == 1:
+            positive = expit(decision)
+            scores = np.column_stack([1 - positive, positive])
+        else:
+            scores = softmax(decision, axis=1)
+    out = np.zeros((len(scores), len(classes)))
+    for column, label in enumerate(fitted):
+        out[:, classes.index(label)] = scores[:, column]
+    return out

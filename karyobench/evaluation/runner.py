@@ -1,0 +1,158 @@
+"""Run a study: dataset -> tasks -> splits -> estimator x fold jobs -> results folder.
+
+Each fold is persisted the moment it finishes, keyed by a hash of everything that
+determines it, so an interrupted or repeated run recomputes only what is missing and a
+changed study never mixes its results with stale ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from karyobench import tasks as task_selection
+from karyobench.data import Dataset, load_dataset
+from karyobench.data.sources import GROUP_COLUMNS
+from karyobench.errors import ConfigError
+from karyobench.estimators import build
+from karyobench.evaluation.backends import BACKENDS
+from karyobench.evaluation.environment import describe_environment
+from karyobench.evaluation.fold import FoldJob, run_fold
+from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
+from karyobench.evaluation.store import ResultsStore, atomic_write_text
+from karyobench.study import Study
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    folds: pd.DataFrame
+    n_jobs: int
+    n_reused: int
+    wall_seconds: float
+    protocols: dict[str, str]
+    leakage_checked: bool
+
+
+def load_study_dataset(study: Study, cache_dir: Path | None = None) -> Dataset:
+    config = study.dataset
+    return load_dataset(
+        config.source, path=config.path, synthetic=config.synthetic or None,
+        polarity=config.polarity, canvas_mode=config.canvas.mode,
+        canvas_size=config.canvas.size, limit_groups=config.limit_groups,
+        group_column=None if config.group_column in (None, "auto") else config.group_column,
+        on_bad_image=config.on_bad_image, seed=study.seed, cache_dir=cache_dir)
+
+
+def group_column_of(study: Study, dataset: Dataset) -> str | None:
+    wanted = study.dataset.group_column
+    if wanted is None:
+        return None
+    if wanted == "auto":
+        return next((c for c in GROUP_COLUMNS if c in dataset.groups), None)
+    if wanted not in dataset.groups:
+        raise ConfigError(f"dataset.group_column '{wanted}' is not in the data; columns "
+                          f"found: {', '.join(dataset.groups) or 'none'}.")
+    return wanted
+
+
+def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict]:
+    """Every (split kind, task, estimator, repeat, fold) job, plus protocol and task info."""
+    for estimator in study.estimators:  # fail on bad names/params before any work
+        build(estimator.kind, estimator.params, where=f"estimator '{estimator.label}'")
+    group_column = group_column_of(study, dataset)
+    groups = dataset.groups.get(group_column) if group_column else None
+    fingerprint = dataset.fingerprint()
+    jobs, protocols, task_info = [], {}, {}
+    kinds = list(dict.fromkeys(resolve_kind(k, groups is not None) for k in study.cv.split))
+    for kind in kinds:
+        protocols[kind] = describe(kind, group_column, study.cv.folds, study.cv.repeats,
+                                   study.seed)
+        for task in study.tasks:
+            rows, _ = task_selection.select(task, dataset.labels)
+            classes = tuple(task_selection.task_classes(task, dataset.labels))
+            task_labels = task_selection._relabel(task, dataset.labels)
+            task_info[task.name] = {"classes": list(classes), "n_images": int(len(rows))}
+            splits = make_splits(kind, task_labels[rows],
+                                 groups[rows] if groups is not None else None,
+                                 study.cv.folds, study.cv.repeats, study.seed, task.name)
+            for estimator in study.estimators:
+                for split in splits:
+                    jobs.append(FoldJob(
+                        split=kind, task=task.name, estimator=estimator.label,
+                        kind=estimator.kind, params=estimator.params, repeat=split.repeat,
+                        fold=split.fold, seed=study.seed, classes=classes,
+                        train=rows[split.train], test=rows[split.test],
+                        data_fingerprint=fingerprint))
+    return jobs, protocols, task_info
+
+
+def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
+              workers: int | None = None, scheduler: str | None = None,
+              cache_dir: Path | None = None, progress=None) -> RunSummary:
+    started = time.perf_counter()
+    store = ResultsStore(out_dir)
+    with store.lock():
+        dataset = load_study_dataset(study, cache_dir)
+        jobs, protocols, task_info = plan_jobs(study, dataset)
+        group_column = group_column_of(study, dataset)
+        groups = dataset.groups.get(group_column) if group_column else None
+        _write_metadata(store, study, dataset, protocols, task_info, group_column)
+        pending = [job for job in jobs if not store.has(job)]
+        n_reused = len(jobs) - len(pending)
+        labels_by_task = {t.name: task_selection._relabel(t, dataset.labels)
+                          for t in study.tasks}
+        backend_name = backend or study.execution.backend
+        execute = BACKENDS[backend_name]
+        calls = [functools.partial(run_fold, job, dataset.images, labels_by_task[job.task])
+                 for job in pending]
+        if progress:
+            progress.start(len(jobs), n_reused)
+        for result in execute(calls, workers=workers or study.execution.workers,
+                              scheduler=scheduler or study.execution.scheduler):
+            store.save(result, dataset.paths, groups, labels_by_task[result.job.task])
+            if progress:
+                progress.advance(result)
+        folds, _ = store.assemble(jobs)
+        wall = time.perf_counter() - started
+        environment = describe_environment()
+        environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,
+                           folds_computed=len(pending), backend=backend_name)
+        atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
+        _write_report(store.root)
+    return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
+                      leakage_checked=groups is not None)
+
+
+def _write_metadata(store, study, dataset, protocols, task_info, group_column):
+    config = study.model_dump(mode="json")
+    atomic_write_text(store.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    protocol = {
+        "study": study.name, "seed": study.seed, "n_folds": study.cv.folds,
+        "n_repeats": study.cv.repeats, "splits": list(protocols),
+        "descriptions": protocols, "group_column": group_column,
+        "n_images": int(len(dataset)),
+        "n_groups": int(len(np.unique(dataset.groups[group_column]))) if group_column else None,
+        "dataset": dataset.description, "config_digest": study.digest(),
+        "canvas": study.dataset.canvas.model_dump(),
+    }
+    atomic_write_text(store.root / "protocol.json", json.dumps(protocol, indent=1))
+    atomic_write_text(store.root / "tasks.json", json.dumps(task_info, indent=1))
+    if dataset.skipped:
+        frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
+        atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
+
+
+def _write_report(root: Path) -> None:
+    try:
+        from karyobench.report import write_report
+    except ImportError:
+        return
+    write_report(root)

@@ -1,0 +1,132 @@
+"""The results folder: atomic files, one cached file pair per finished fold, a lock."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from karyobench.errors import KaryobenchError
+from karyobench.evaluation.fold import FoldJob, FoldResult
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path``, fsync, then rename: never a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno == errno.ENOSPC:
+            raise KaryobenchError(f"disk full while writing '{path}'; free space and re-run "
+                                  "the same command: finished folds are kept.") from None
+        raise KaryobenchError(f"cannot write '{path}': {err.strerror}.") from None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class ResultsStore:
+    """``results/<study>/``: ``jobs/`` holds each finished fold under its job key."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.jobs_dir = self.root / "jobs"
+
+    def prepare(self) -> None:
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise KaryobenchError(f"results folder '{self.root}' is not writable "
+                                  f"({err.strerror}); choose another with --out.") from None
+
+    @contextmanager
+    def lock(self):
+        """One writer per results folder; a second run gets a clear refusal."""
+        self.prepare()
+        handle = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise KaryobenchError(f"results folder '{self.root}' is in use by {owner}; wait "
+                                  "for it to finish or pass a different --out.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"karyobench run (pid {os.getpid()})")
+        handle.flush()
+        try:
+            yield self
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def has(self, job: FoldJob) -> bool:
+        return (self.jobs_dir / f"{job.key}.json").is_file()
+
+    def save(self, result: FoldResult, paths: np.ndarray, groups: np.ndarray | None,
+             labels: np.ndarray) -> None:
+        """Persist one finished fold: predictions first, then the metrics that mark it done."""
+        job = result.job
+        frame = pd.DataFrame({
+            "sample": job.test.astype(np.int64),
+            "path": paths[job.test],
+            "group": groups[job.test] if groups is not None else None,
+            "y_true": labels[job.test],
+            "y_pred": result.y_pred,
+        })
+        for column, label in enumerate(job.classes):
+            frame[f"p_{label}"] = result.proba[:, column]
+        atomic_write_parquet(self.jobs_dir / f"{job.key}.parquet", frame)
+        record = dict(result.metrics, n_train=int(len(job.train)), n_test=int(len(job.test)),
+                      fit_seconds=result.fit_seconds, predict_seconds=result.predict_seconds)
+        atomic_write_text(self.jobs_dir / f"{job.key}.json", json.dumps(record, indent=1))
+
+    def load(self, job: FoldJob) -> tuple[dict, pd.DataFrame]:
+        record = json.loads((self.jobs_dir / f"{job.key}.json").read_text())
+        return record, pd.read_parquet(self.jobs_dir / f"{job.key}.parquet")
+
+    def assemble(self, jobs: list[FoldJob]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``folds.parquet`` and ``predictions.parquet`` from exactly these jobs."""
+        fold_rows, prediction_frames = [], []
+        for job in jobs:
+            record, frame = self.load(job)
+            ident = dict(split=job.split, task=job.task, estimator=job.estimator,
+                         repeat=job.repeat, fold=job.fold)
+            fold_rows.append({**ident, **record})
+            prediction_frames.append(frame.assign(**ident))
+        folds = pd.DataFrame(fold_rows)
+        predictions = pd.concat(prediction_frames, ignore_index=True)
+        ident_cols = ["split", "task", "estimator", "repeat", "fold"]
+        lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
+        predictions = predictions[lead + [c for c in predictions if c not in lead]]
+        atomic_write_parquet(self.root / "folds.parquet", folds)
+        atomic_write_parquet(self.root / "predictions.parquet", predictions)
+        return folds, predictions

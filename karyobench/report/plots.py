@@ -1,0 +1,158 @@
+"""Figures (matplotlib, Agg): confusion matrices, per-class F1, ROC curves, fold scores.
+
+Each figure is rendered once to PNG bytes (reused inline in report.html) and once to SVG.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import confusion_matrix, roc_curve  # noqa: E402
+
+from . import atomic  # noqa: E402
+from .results import Results  # noqa: E402
+from .scores import per_class_scores  # noqa: E402
+
+
+@dataclass
+class Figure:
+    """A saved plot: where it lives and its PNG bytes for inlining."""
+
+    title: str
+    kind: str
+    png_path: Path
+    svg_path: Path
+    png: bytes
+
+
+def slug(text: str) -> str:
+    """File-name-safe version of a task or estimator name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
+
+
+def _save(fig, folder: Path, stem: str, title: str, kind: str) -> Figure:
+    png_buffer, svg_buffer = io.BytesIO(), io.BytesIO()
+    fig.savefig(png_buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(svg_buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    png = png_buffer.getvalue()
+    png_path = atomic.write_bytes(folder / f"{stem}.png", png)
+    svg_path = atomic.write_bytes(folder / f"{stem}.svg", svg_buffer.getvalue())
+    return Figure(title, kind, png_path, svg_path, png)
+
+
+def confusion_figure(results: Results, split: str, task: str, estimator: str, folder: Path) -> Figure:
+    """Row-normalised confusion matrix (recall on the diagonal) of pooled OOF predictions."""
+    classes = results.classes(task)
+    oof = results.oof(split, task, estimator)
+    matrix = confusion_matrix(oof["y_true"].astype(str), oof["y_pred"].astype(str), labels=classes)
+    totals = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+    n = len(classes)
+    size = max(3.5, 0.32 * n + 1.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=90 if n > 4 else 0, fontsize=7 if n > 12 else 9)
+    ax.set_yticks(range(n), classes, fontsize=7 if n > 12 else 9)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center",
+                        color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    title = f"Confusion (row-normalised): {task}, {estimator}, {split} split"
+    ax.set_title(title, fontsize=9)
+    return _save(fig, folder, f"confusion__{slug(split)}__{slug(task)}__{slug(estimator)}", title, "confusion")
+
+
+def f1_figure(results: Results, split: str, task: str, folder: Path) -> Figure:
+    """Grouped bars of per-class F1, one bar per estimator."""
+    classes = results.classes(task)
+    estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
+    width = 0.8 / max(1, len(estimators))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(classes) * max(1, len(estimators)) ** 0.5 + 2), 3.6))
+    x = np.arange(len(classes))
+    for k, estimator in enumerate(estimators):
+        f1 = per_class_scores(results.oof(split, task, estimator), classes)["f1"].to_numpy()
+        ax.bar(x + (k - (len(estimators) - 1) / 2) * width, f1, width, label=estimator)
+    ax.set_xticks(x, classes, rotation=90 if len(classes) > 8 else 0, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1 (pooled out-of-fold)")
+    title = f"Per-class F1: {task}, {split} split"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncols=min(4, len(estimators)), loc="lower right")
+    return _save(fig, folder, f"f1__{slug(split)}__{slug(task)}", title, "f1")
+
+
+def roc_figure(results: Results, split: str, task: str, folder: Path) -> Figure | None:
+    """ROC curves of pooled OOF scores for a binary task (positive = second class)."""
+    classes = results.classes(task)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    drawn = False
+    for estimator in results.estimators:
+        oof = results.oof(split, task, estimator)
+        if not len(oof):
+            continue
+        scores = results.proba(oof, task)[:, 1]
+        positive = oof["y_true"].to_numpy(dtype=str) == classes[1]
+        if np.isnan(scores).any() or positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, scores)
+        ax.plot(fpr, tpr, label=f"{estimator} (AUC {np.trapezoid(tpr, fpr):.3f})")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel(f"true positive rate ({classes[1]})")
+    title = f"ROC: {task} ({classes[0]} vs {classes[1]}), {split} split"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, folder, f"roc__{slug(split)}__{slug(task)}", title, "roc")
+
+
+def fold_figure(results: Results, split: str, task: str, folder: Path, metric: str = "accuracy") -> Figure:
+    """Box plot of fold scores per estimator with the individual folds as points."""
+    folds = results.fold_scores(split, task)
+    estimators = [e for e in results.estimators if e in set(folds["estimator"])]
+    values = [folds.loc[folds["estimator"] == e, metric].dropna().to_numpy(dtype=float) for e in estimators]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(estimators) + 1.5), 3.6))
+    ax.boxplot(values, showfliers=False)
+    rng = np.random.default_rng(0)
+    for k, points in enumerate(values, start=1):
+        ax.scatter(k + rng.uniform(-0.12, 0.12, points.size), points, s=14, alpha=0.8, zorder=3)
+    ax.set_xticks(range(1, len(estimators) + 1), estimators, rotation=20, fontsize=8)
+    ax.set_ylabel(f"{metric} per fold")
+    title = f"Fold {metric}: {task}, {split} split"
+    ax.set_title(title, fontsize=9)
+    return _save(fig, folder, f"folds__{slug(split)}__{slug(task)}", title, "folds")
+
+
+def all_figures(results: Results, folder: Path) -> list[Figure]:
+    """Every plot for a results folder, saved under ``folder``."""
+    figures: list[Figure] = []
+    for split in results.splits:
+        for task in results.task_names():
+            estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
+            if not estimators:
+                continue
+            figures.append(fold_figure(results, split, task, folder))
+            figures.append(f1_figure(results, split, task, folder))
+            if results.is_binary(task):
+                roc = roc_figure(results, split, task, folder)
+                if roc is not None:
+                    figures.append(roc)
+            for estimator in estimators:
+                figures.append(confusion_figure(results, split, task, estimator, folder))
+    return figures

@@ -1,0 +1,149 @@
+"""Load a results folder written by ``karyobench run`` into one typed object.
+
+Reports and comparisons are regenerated from saved predictions, never by retraining, so
+everything a report needs must be in the folder; a missing piece is a clear DataError.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from karyobench.errors import DataError
+
+REQUIRED_FILES = ("protocol.json", "tasks.json", "folds.parquet", "predictions.parquet")
+FOLD_COLUMNS = (
+    "split", "task", "estimator", "repeat", "fold", "n_train", "n_test", "fit_seconds",
+    "predict_seconds", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc",
+)
+PREDICTION_COLUMNS = (
+    "split", "task", "estimator", "repeat", "fold", "sample", "path", "group", "y_true", "y_pred",
+)
+SPLIT_DESCRIPTIONS = {
+    "group": "StratifiedGroupKFold (whole groups kept in train or test)",
+    "stratified": "StratifiedKFold (no groups known)",
+    "image": "image-level StratifiedKFold, leaky (the seed study's protocol)",
+}
+
+
+@dataclass
+class Results:
+    """Everything in one results folder; ``predictions`` has one ``p_<class>`` column per class."""
+
+    path: Path
+    protocol: dict
+    tasks: dict[str, dict]
+    folds: pd.DataFrame
+    predictions: pd.DataFrame
+    config: dict
+    environment: dict
+    skipped: pd.DataFrame | None
+
+    @property
+    def name(self) -> str:
+        return str(self.protocol.get("study") or self.path.name)
+
+    @property
+    def splits(self) -> list[str]:
+        present = list(dict.fromkeys(self.folds["split"].astype(str)))
+        declared = [str(s) for s in self.protocol.get("splits", [])]
+        return [s for s in declared if s in present] + [s for s in present if s not in declared]
+
+    @property
+    def estimators(self) -> list[str]:
+        return list(dict.fromkeys(self.folds["estimator"].astype(str)))
+
+    def task_names(self) -> list[str]:
+        return [t for t in self.tasks if t in set(self.folds["task"].astype(str))]
+
+    def classes(self, task: str) -> list[str]:
+        return [str(c) for c in self.tasks[task]["classes"]]
+
+    def is_binary(self, task: str) -> bool:
+        return len(self.classes(task)) == 2
+
+    def fold_scores(self, split: str, task: str, estimator: str | None = None) -> pd.DataFrame:
+        mask = (self.folds["split"] == split) & (self.folds["task"] == task)
+        if estimator is not None:
+            mask &= self.folds["estimator"] == estimator
+        return self.folds.loc[mask]
+
+    def oof(self, split: str, task: str, estimator: str) -> pd.DataFrame:
+        """Out-of-fold predictions of one estimator on one task under one split."""
+        p = self.predictions
+        mask = (p["split"] == split) & (p["task"] == task) & (p["estimator"] == estimator)
+        return p.loc[mask]
+
+    def proba(self, frame: pd.DataFrame, task: str) -> np.ndarray:
+        """(n, n_classes) probabilities in the task's class order (NaN where absent)."""
+        columns = [f"p_{c}" for c in self.classes(task)]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{self.path / 'predictions.parquet'}: missing probability column(s) {missing}")
+        return frame[columns].to_numpy(dtype=float)
+
+    def protocol_text(self, split: str | None = None) -> str:
+        """One line saying how the numbers were obtained (for captions and headers)."""
+        pr = self.protocol
+        kinds = [split] if split else self.splits
+        described = "; ".join(f"{k}: {SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)
+        return (
+            f"{pr.get('n_folds', '?')}-fold CV x {pr.get('n_repeats', '?')} repeat(s), seed "
+            f"{pr.get('seed', '?')}; split {described}; group column "
+            f"{pr.get('group_column') or 'none'}; {pr.get('n_images', '?')} images, "
+            f"{pr.get('n_groups', '?')} groups"
+        )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from err
+
+
+def _read_parquet(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{path}: cannot be read as Parquet ({err})") from err
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in ("split", "task", "estimator"):
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
+def load_results(path: str | Path) -> Results:
+    """Read ``protocol.json``, ``tasks.json``, ``folds.parquet``, ``predictions.parquet`` and extras."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: results folder does not exist (run `karyobench run` first)")
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            raise DataError(f"{folder / name}: missing; the results folder is incomplete (re-run the study)")
+    protocol = _read_json(folder / "protocol.json")
+    tasks = _read_json(folder / "tasks.json")
+    for task, spec in tasks.items():
+        if not isinstance(spec, dict) or "classes" not in spec:
+            raise DataError(f"{folder / 'tasks.json'}: task {task!r} has no 'classes' list")
+    folds = _read_parquet(folder / "folds.parquet", FOLD_COLUMNS)
+    predictions = _read_parquet(folder / "predictions.parquet", PREDICTION_COLUMNS)
+    predictions["y_true"] = predictions["y_true"].astype(str)
+    predictions["y_pred"] = predictions["y_pred"].astype(str)
+    unknown = sorted(set(folds["task"]) - set(tasks))
+    if unknown:
+        raise DataError(f"{folder / 'folds.parquet'}: task(s) {unknown} not listed in tasks.json")
+
+    config: dict = {}
+    if (folder / "config.yaml").is_file():
+        config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    environment = _read_json(folder / "environment.json") if (folder / "environment.json").is_file() else {}
+    skipped = pd.read_csv(folder / "skipped_files.csv") if (folder / "skipped_files.csv").is_file() else None
+    return Results(folder, protocol, tasks, folds, predictions, config, environment, skipped)

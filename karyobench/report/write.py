@@ -1,0 +1,60 @@
+"""``write_report``: every table, plot and the HTML page for one results folder.
+
+Reports are regenerated from saved predictions only (no retraining), so they can be
+rebuilt after changing the report code or on another machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import atomic
+from .html_page import build_html
+from .plots import all_figures
+from .render import Table, write_table
+from .results import load_results
+from .seed import load_seed_reported
+from .tables import gap_table, pair_table, per_class_tables, ranking_table, summary_table, ttest_table
+
+
+def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]:
+    """Main tables (summary, gap, pairs, t-tests, ranking) and per-class tables."""
+    main = [summary_table(results, n_boot=n_boot)]
+    for optional in (gap_table(results), pair_table(results)):
+        if optional is not None:
+            main.append(optional)
+    main += [ttest_table(results), ranking_table(results)]
+    return main, per_class_tables(results)
+
+
+def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True) -> list[Path]:
+    """Write ``summary.*``, ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
+    ``per_class/*``, ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
+    """
+    results = load_results(results_dir)
+    folder = results.path
+    main, per_class = build_tables(results, n_boot=n_boot)
+    written: list[Path] = []
+    for table in main:
+        written += write_table(table, folder)
+    for table in per_class:
+        written += write_table(table, folder / "per_class")
+    figures = all_figures(results, folder / "plots") if plots else []
+    for figure in figures:
+        written += [figure.png_path, figure.svg_path]
+
+    warnings = []
+    if "image" in results.splits:
+        warnings.append(
+            "The image-level split keeps images of one patient/karyotype on both sides of a fold "
+            "(as in the seed study); its scores are optimistic. Trust the group-level numbers."
+        )
+    if results.skipped is not None and len(results.skipped):
+        warnings.append(f"{len(results.skipped)} input file(s) were skipped; see skipped_files.csv.")
+    protocol = dict(results.protocol)
+    protocol["seed study"] = load_seed_reported().citation
+    page = build_html(
+        f"karyobench report: {results.name}", protocol, results.environment, main, per_class, figures, warnings
+    )
+    written.append(atomic.write_text(folder / "report.html", page))
+    return written

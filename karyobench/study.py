@@ -1,0 +1,204 @@
+"""The study file schema: the only module that knows about YAML.
+
+A study is data, never code: which images, which tasks, which estimators, which
+cross-validation protocol, which seed. Paths are relative to the study file's folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from karyobench.errors import ConfigError
+
+NORMAL24 = [str(i) for i in range(1, 23)] + ["X", "Y"]
+SEED_ABNORMALITIES = ["del(5)(p14)", "inv(9)(p12q13)", "del(18)(p11)", "i(18)(q10)",
+                      "i(X)(q10)", "del(X)(p22)", "del(X)(q21)", "del(X)(q22)"]
+CLASS_PRESETS = {"normal24": NORMAL24, "all32": NORMAL24 + SEED_ABNORMALITIES}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class CanvasConfig(_Strict):
+    mode: Literal["native", "fit"] = Field(
+        "native", description="native: one scale for all crops (keeps relative length); "
+        "fit: each crop scaled to fill the canvas")
+    size: int = Field(64, ge=8, le=512, description="canvas side in pixels")
+
+
+class DatasetConfig(_Strict):
+    source: Literal["folders", "manifest", "synthetic"] = Field(
+        "synthetic", description="class folders, a manifest CSV, or the embedded generator")
+    path: Path | None = Field(None, description="folder root or manifest CSV")
+    synthetic: dict[str, Any] = Field(default_factory=dict,
+                                      description="generator settings (SynthConfig)")
+    group_column: str | None = Field(
+        "auto", description="column whose groups never straddle train/test; auto: "
+        "patient_id, karyotype_id or cell_id if present; null: no groups")
+    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = "auto"
+    canvas: CanvasConfig = Field(default_factory=CanvasConfig)
+    limit_groups: int | None = Field(None, ge=2, description="keep a seeded sample of groups")
+    on_bad_image: Literal["error", "skip"] = "error"
+
+    @field_validator("synthetic")
+    @classmethod
+    def _synthetic_valid(cls, value):
+        if value:
+            from karyobench.synth import SynthConfig
+
+            SynthConfig(**value)
+        return value
+
+
+class TaskConfig(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$")
+    classes: list[str] | Literal["normal24", "all32", "all"] = Field(
+        "normal24", description="class labels to keep (in order) or a preset")
+    relabel: dict[str, str] = Field(default_factory=dict,
+                                    description="map dataset labels to task labels first")
+
+    @field_validator("classes")
+    @classmethod
+    def _two_classes(cls, value):
+        if isinstance(value, list):
+            if len(value) < 2:
+                raise ValueError("a task needs at least two classes")
+            if len(set(value)) != len(value):
+                raise ValueError("classes must be unique")
+        return value
+
+
+class EstimatorConfig(_Strict):
+    kind: str = Field(..., description="registry name, see `karyobench estimators`")
+    name: str | None = Field(None, description="label in tables (default: kind)")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="passed to set_params, e.g. svc__C")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+class CVConfig(_Strict):
+    split: list[Literal["auto", "group", "stratified", "image"]] = Field(
+        default_factory=lambda: ["auto"],
+        description="auto: group if the dataset has groups else stratified; image: the "
+        "seed's leaky image-level split; a list runs each protocol")
+    folds: int = Field(5, ge=2, le=50)
+    repeats: int = Field(1, ge=1, le=100)
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _listify(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
+class ExecutionConfig(_Strict):
+    backend: Literal["sequential", "loky", "dask"] = "sequential"
+    workers: int = Field(1, ge=1)
+    scheduler: str | None = Field(None, description="dask scheduler address tcp://host:port")
+
+
+class Study(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    seed: int = 1
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    tasks: list[TaskConfig] = Field(..., min_length=1)
+    estimators: list[EstimatorConfig] = Field(..., min_length=1)
+    cv: CVConfig = Field(default_factory=CVConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @field_validator("estimators")
+    @classmethod
+    def _unique_labels(cls, value):
+        labels = [e.label for e in value]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"estimator names must be unique; repeated: {sorted(dup)} "
+                             "(give each a distinct 'name')")
+        return value
+
+    def digest(self) -> str:
+        """Hash of the resolved configuration (what makes two runs comparable)."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True)
+                              .encode()).hexdigest()[:16]
+
+
+def load_study(path: Path | str) -> Study:
+    """Parse and validate a study file; every problem is a ConfigError naming the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"study file '{path}' does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError(f"{path}: YAML syntax error at {where}: {err.problem}.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys name, dataset, tasks, "
+                          "estimators, cv; got " + type(raw).__name__ + ".")
+    return parse_study(raw, source=path)
+
+
+def parse_study(raw: dict, source: Path | str = "<study>") -> Study:
+    try:
+        study = Study.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, source)) from None
+    base = Path(source).resolve().parent if Path(str(source)).exists() else Path.cwd()
+    if study.dataset.path is not None and not study.dataset.path.is_absolute():
+        study.dataset.path = (base / study.dataset.path).resolve()
+    if study.dataset.source != "synthetic" and study.dataset.path is None:
+        raise ConfigError(f"{source}: dataset.path is required for source "
+                          f"'{study.dataset.source}'.")
+    return study
+
+
+def _explain(err: ValidationError, source) -> str:
+    lines = []
+    for problem in err.errors():
+        loc = ".".join(str(p) for p in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            parent = _model_at(Study, problem["loc"][:-1])
+            key = str(problem["loc"][-1])
+            close = difflib.get_close_matches(key, list(parent.model_fields), n=1) \
+                if parent else []
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            allowed = ", ".join(parent.model_fields) if parent else ""
+            lines.append(f"unknown key '{loc}'.{hint} Allowed here: {allowed}.")
+        elif problem["type"] == "missing":
+            lines.append(f"missing required key '{loc}'.")
+        else:
+            value = problem.get("input")
+            shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+            lines.append(f"'{loc}' = {shown}: {problem['msg']}.")
+    return f"{source}: " + " ".join(lines)
+
+
+def _model_at(model, loc):
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        nxt = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)),
+                   None)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
