@@ -48,6 +48,16 @@ class DatasetConfig(_Strict):
     limit_groups: int | None = Field(None, ge=2, description="keep a seeded sample of groups")
     on_bad_image: Literal["error", "skip"] = "error"
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_not_empty(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty path; set dataset.path to the class-folder root or "
+                             "the manifest CSV")
+        if isinstance(value, str) and "\0" in value:
+            raise ValueError("path contains a NUL character")
+        return value
+
     @field_validator("synthetic")
     @classmethod
     def _synthetic_valid(cls, value):
@@ -176,14 +186,15 @@ def _explain(err: ValidationError, source) -> str:
             close = difflib.get_close_matches(key, list(parent.model_fields), n=1) \
                 if parent else []
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            allowed = ", ".join(parent.model_fields) if parent else ""
-            lines.append(f"unknown key '{loc}'.{hint} Allowed here: {allowed}.")
+            allowed = f" Allowed here: {', '.join(parent.model_fields)}." if parent else ""
+            lines.append(f"unknown key '{loc}'.{hint}{allowed}")
         elif problem["type"] == "missing":
             lines.append(f"missing required key '{loc}'.")
         else:
             value = problem.get("input")
             shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-            lines.append(f"'{loc}' = {shown}: {problem['msg']}.")
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"'{loc}' = {shown}: {message}.")
     return f"{source}: " + " ".join(lines)
 
 
@@ -194,6 +205,11 @@ def _model_at(model, loc):
         field = model.model_fields.get(str(part))
         if field is None:
             return None
+        if model is DatasetConfig and part == "synthetic":  # dict validated as SynthConfig
+            from karyobench.synth import SynthConfig
+
+            model = SynthConfig
+            continue
         annotation = field.annotation
         args = getattr(annotation, "__args__", ()) or (annotation,)
         nxt = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)),

@@ -80,7 +80,7 @@ def f1_figure(results: Results, split: str, task: str, folder: Path) -> Figure:
     classes = results.classes(task)
     estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
     width = 0.8 / max(1, len(estimators))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(classes) * max(1, len(estimators)) ** 0.5 + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(min(13.0, max(4.5, 0.3 * len(classes) * len(estimators) ** 0.5 + 2)), 3.6))
     x = np.arange(len(classes))
     for k, estimator in enumerate(estimators):
         f1 = per_class_scores(results.oof(split, task, estimator), classes)["f1"].to_numpy()
@@ -90,7 +90,7 @@ def f1_figure(results: Results, split: str, task: str, folder: Path) -> Figure:
     ax.set_ylabel("F1 (pooled out-of-fold)")
     title = f"Per-class F1: {task}, {split} split"
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncols=min(4, len(estimators)), loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _save(fig, folder, f"f1__{slug(split)}__{slug(task)}", title, "f1")
 
 

@@ -116,10 +116,10 @@ def table_markdown(table: Table) -> str:
         parts += [table.caption, ""]
     parts += [section_markdown(s) for s in table.sections]
     parts += [f"> {note}\n" for note in table.notes]
-    return "\n".join(parts)
+    return "\n".join(parts).rstrip("\n") + "\n\n"
 
 
-def section_latex(section: Section, caption_prefix: str = "") -> str:
+def section_latex(section: Section, caption_prefix: str = "", fallback_caption: str = "") -> str:
     frame = section.frame
     columns = "l" + "r" * len(frame.columns)
     header = " & ".join(latex_escape(h) for h in [frame.index.name or ""] + list(map(str, frame.columns)))
@@ -130,7 +130,9 @@ def section_latex(section: Section, caption_prefix: str = "") -> str:
             text = latex_escape(value)
             cells.append(rf"\textbf{{{text}}}" if section.is_bold(i, j) and value != "—" else text)
         rows.append(" & ".join(cells) + r" \\")
-    caption = " ".join(p for p in [caption_prefix, section.title, section.caption, section.note] if p)
+    caption = " ".join(
+        p for p in [caption_prefix, section.title, section.caption or fallback_caption, section.note] if p
+    )
     return "\n".join(
         [
             r"\begin{table}[htbp]",
@@ -152,8 +154,8 @@ def section_latex(section: Section, caption_prefix: str = "") -> str:
 def table_latex(table: Table) -> str:
     header = "% requires \\usepackage{booktabs}\n"
     prefix = f"{table.title}." if table.title else ""
-    body = "\n".join(section_latex(s, prefix) for s in table.sections)
-    notes = "".join(f"% {note}\n" for note in [table.caption, *table.notes] if note)
+    body = "\n".join(section_latex(s, prefix, table.caption) for s in table.sections)
+    notes = "".join(f"% {note}\n" for note in table.notes if note)
     return header + notes + body
 
 

@@ -122,16 +122,15 @@ def _summary_section(results, split, task, frame, seed, seed_task, level) -> Sec
     display["fit s"] = [fmt(v, 2) for v in frame["fit_seconds_mean"]]
     raw["fit s"] = frame["fit_seconds_mean"].to_numpy()
     if seed_task is not None:
-        display["seed reported acc."] = [fmt(v) for v in frame["seed_accuracy"]]
+        display["seed reported acc."] = [fmt(v, 4) for v in frame["seed_accuracy"]]
         raw["seed reported acc."] = np.nan
     higher = {label: True for label in raw.columns if label not in ("fit s", "seed reported acc.")}
     higher["fit s"] = False
     bold = best_mask(raw, higher).reindex(columns=display.columns, fill_value=False)
-    unit = frame["ci_unit"].iloc[0] if len(frame) else "group"
-    caption = (
-        f"{len(results.classes(task))} classes. {results.protocol_text(split)}. "
-        f"CIs resample whole {unit}s ({int(frame['ci_n_groups'].iloc[0]) if 'ci_n_groups' in frame and len(frame) else 0})."
-    )
+    unit = frame["ci_unit"].iloc[0] if len(frame) else "image"
+    n_units = int(frame["ci_n_groups"].max()) if "ci_n_groups" in frame and len(frame) else 0
+    resampled = f"whole groups ({unit}, {n_units} groups)" if unit != "image" else f"images ({n_units}; no groups known)"
+    caption = f"{len(results.classes(task))} classes. {results.protocol_text(split)}. CIs resample {resampled}."
     return Section(
         title=f"{task} — {split} split",
         frame=display,
@@ -166,7 +165,20 @@ def per_class_tables(results: Results) -> list[Table]:
             display["support"] = [str(int(v)) for v in support]
             if seed_task is not None and seed_task.recall:
                 for model, recalls in seed_task.recall.items():
-                    display[f"seed {model} R"] = [fmt(recalls.get(c, np.nan)) for c in classes]
+                    display[f"seed {model.upper()} R"] = [fmt(recalls.get(c, np.nan)) for c in classes]
+            macro = {}
+            for column in display.columns:
+                if column == "support":
+                    macro[column] = str(int(support.sum()))
+                elif column.startswith("seed "):
+                    model = column.split()[1].lower()
+                    macro[column] = fmt(seed_task.macro_recall.get(model, np.nan))
+                else:
+                    estimator, label = column.rsplit(" ", 1)
+                    metric = {"P": "precision", "R": "recall", "F1": "f1"}[label]
+                    values = [n for n in numbers if n["estimator"].iloc[0] == estimator][0][metric]
+                    macro[column] = fmt(values.mean())
+            display.loc["macro avg"] = pd.Series(macro)
             bold = pd.DataFrame(False, index=display.index, columns=display.columns)
             if len(f1_columns) > 1:
                 f1 = display[f1_columns].apply(pd.to_numeric, errors="coerce")
@@ -217,8 +229,8 @@ def pair_table(results: Results) -> Table | None:
                 )
             if not shown:
                 continue
-            shown["seed DCNN acc."] = fmt(seed_task.accuracy.get("dcnn", np.nan)) if seed_task else "—"
-            shown["seed DCNN AUC"] = fmt(seed_task.roc_auc.get("dcnn", np.nan)) if seed_task else "—"
+            shown["seed DCNN acc."] = fmt(seed_task.accuracy.get("dcnn", np.nan), 4) if seed_task else "—"
+            shown["seed DCNN AUC"] = fmt(seed_task.roc_auc.get("dcnn", np.nan), 4) if seed_task else "—"
             label = f"{task} ({' vs '.join(results.classes(task))})"
             display_rows.append(pd.Series(shown, name=label))
             raw_rows.append(pd.Series(raw, name=label))
@@ -255,7 +267,7 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
             for a, b in combinations(estimators, 2):
                 fa = folds[folds["estimator"] == a].set_index(["repeat", "fold"])
                 fb = folds[folds["estimator"] == b].set_index(["repeat", "fold"])
-                paired = fa.join(fb, how="inner", lsuffix="_a", rsuffix="_b")
+                paired = fa.merge(fb, how="inner", left_index=True, right_index=True, suffixes=("_a", "_b"))
                 row = {"split": split, "task": task, "estimator_a": a, "estimator_b": b, "metric": metric,
                        "n_scores": len(paired), f"{metric}_a": fa[metric].mean(), f"{metric}_b": fb[metric].mean()}
                 valid = paired[[f"{metric}_a", f"{metric}_b"]].notna().all(axis=1)
@@ -375,7 +387,7 @@ def gap_table(results: Results) -> Table | None:
             "image-level acc.": [fmt(v) for v in frame["image_pooled_accuracy"]],
             "group-level acc.": [fmt(v) for v in frame["group_pooled_accuracy"]],
             "gap (image − group)": [fmt(v) for v in frame["gap"]],
-            "seed reported acc.": [fmt(v) for v in frame["seed_accuracy"]],
+            "seed reported acc.": [fmt(v, 4) for v in frame["seed_accuracy"]],
         },
         index=pd.Index([f"{t} / {e}" for t, e in zip(frame["task"], frame["estimator"])], name="task / estimator"),
     )

@@ -77,7 +77,8 @@ def assignment_decode(proba, classes: Sequence, groups, max_group_size: int | No
     ``proba`` is (n_samples, n_classes) with columns in ``classes`` order. A group of exactly
     one karyotype's size (2 per autosome family + 2 sex chromosomes, 46 for 24 classes) is
     solved twice, with 46,XX and 46,XY slots, and the cheaper total wins. Any other group
-    size gets 2 slots per family plus penalised spare slots, so decoding never fails.
+    size gets 2 slots per family (per started karyotype, if the group is larger than one)
+    plus penalised spare slots, so decoding never fails.
     Groups larger than ``max_group_size`` (default: 3 karyotypes) and rows without a group
     keep their argmax, since joint decoding of a whole patient has no karyotype meaning.
     """
@@ -120,7 +121,9 @@ def assignment_decode(proba, classes: Sequence, groups, max_group_size: int | No
         if size > limit:
             continue
         cost = family_cost[rows]
-        default = np.full(n_families, 2)
+        # Several cells pooled in one group: two places per family and cell.
+        n_cells = max(1, int(np.ceil(size / karyotype_size))) if karyotype_size else 1
+        default = np.full(n_families, 2 * n_cells)
         options: list[np.ndarray] = []
         if size == karyotype_size and x_family is not None:
             female = default.copy()

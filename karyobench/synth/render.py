@@ -35,6 +35,9 @@ STAIN_LEVEL: dict[str, float] = {
 STAIN_WIDTH: dict[str, float] = {"stalk": 0.55}
 """Relative chromatid width of stain classes that are visibly thinner (acrocentric stalks)."""
 
+_DARK_SWELL = 0.08
+"""Dark G-bands are more condensed chromatin and bulge slightly; relative width change."""
+
 _STEP_PX = 0.25
 """Sampling step of the axial profiles, in pixels."""
 
@@ -68,22 +71,25 @@ class RenderParams:
     optical_blur_px: float = 0.8
     noise: float = 4.0
     """Shot-noise standard deviation in grey levels at mid grey (scales with sqrt of signal)."""
-    margin_px: int = 3
+    margin_px: int = 2
 
 
 def render(chromosome: DerivedChromosome, params: RenderParams, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Render ``chromosome`` as a 2-D uint8 crop; ``rng`` is needed only when ``params.noise > 0``."""
-    s_axis, level, radius, offset = _axial_profiles(chromosome, params)
-    length = s_axis[-1]
-    s, t = _pixel_frame(length, radius.max() * 2 + params.chromatid_gap_px, params)
-    coverage = np.zeros_like(s)
+    """Render ``chromosome`` as a 2-D uint8 crop; ``rng`` is needed only when ``params.noise > 0``.
+
+    Straight and unrotated, row ``i`` of the crop lies exactly ``i + row0`` px below pter for
+    an integer ``row0`` that depends on ``params`` only, so crops of one scale line up.
+    """
+    s_axis, level = _stain_level(chromosome, params)
+    radius, offset = _chromatid_shape(chromosome, params, s_axis, level)
+    s, t = _pixel_frame(s_axis[-1], params)
     r = np.interp(s, s_axis, radius, left=0.0, right=0.0)
     c = np.interp(s, s_axis, offset)
+    coverage = np.zeros_like(s)
     for side in (-1.0, 1.0):
-        d = np.abs(t - side * c)
-        inside = np.clip(1.0 - (d / np.maximum(r, 1e-6)) ** 2, 0.0, None)
+        inside = np.clip(1.0 - (np.abs(t - side * c) / np.maximum(r, 1e-6)) ** 2, 0.0, None)
         coverage = np.maximum(coverage, np.minimum(1.6 * np.sqrt(inside), 1.0))
-    tone = params.pale_tone + (params.stained_tone - params.pale_tone) * np.interp(s, s_axis, level)
+    tone = _tone(params, np.interp(s, s_axis, level))
     image = params.background + coverage * (tone - params.background)
     if params.optical_blur_px > 0:
         image = gaussian_filter(image, params.optical_blur_px, mode="nearest")
@@ -92,6 +98,16 @@ def render(chromosome: DerivedChromosome, params: RenderParams, rng: np.random.G
             raise ValueError("render needs an rng when params.noise > 0")
         image = image + rng.normal(0.0, 1.0, image.shape) * params.noise * np.sqrt(np.maximum(image, 1.0) / 128.0)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def band_profile(chromosome: DerivedChromosome, params: RenderParams) -> tuple[np.ndarray, np.ndarray]:
+    """The band pattern a crop shows: grey level at the chromatid centres along the axis.
+
+    Returns ``s`` (px from pter, every 0.25 px) and the grey level there, before geometry,
+    optical blur and noise; ``render`` draws exactly this along the chromatids.
+    """
+    s_axis, level = _stain_level(chromosome, params)
+    return s_axis, _tone(params, level)
 
 
 def look_tones(look: str) -> dict[str, float]:
@@ -106,52 +122,83 @@ def look_tones(look: str) -> dict[str, float]:
     raise ValueError(f"look must be one of {LOOKS}, got {look!r}")
 
 
-def _axial_profiles(chromosome: DerivedChromosome, params: RenderParams) -> tuple[np.ndarray, ...]:
-    """Stain level, chromatid radius and chromatid centre offset sampled along the axis."""
+def _tone(params: RenderParams, level: np.ndarray) -> np.ndarray:
+    return params.pale_tone + (params.stained_tone - params.pale_tone) * level
+
+
+def _stain_level(chromosome: DerivedChromosome, params: RenderParams) -> tuple[np.ndarray, np.ndarray]:
+    """Axis samples in px from pter and the stain level there, blurred to the banding resolution."""
     px_per_bp = params.px_per_mb / 1e6
     length = chromosome.length * px_per_bp
     s_axis = np.arange(0.0, length + _STEP_PX, _STEP_PX)
     s_axis[-1] = length
-    ends = np.array([seg.end for seg in chromosome.segments]) * px_per_bp
-    index = np.minimum(np.searchsorted(ends, s_axis, side="right"), len(ends) - 1)
     levels = np.array([STAIN_LEVEL[seg.stain] for seg in chromosome.segments])
     if params.level_jitter:
         levels = levels + np.asarray(params.level_jitter)
-    widths = np.array([STAIN_WIDTH.get(seg.stain, 1.0) for seg in chromosome.segments])
+    # mean level over each sample's 0.25 px cell, so band edges keep their sub-pixel position
+    bounds = np.concatenate([[0.0], [seg.end * px_per_bp for seg in chromosome.segments]])
+    integral = np.concatenate([[0.0], np.cumsum(levels * np.diff(bounds))])
+    lo = np.clip(s_axis - _STEP_PX / 2, 0.0, length)
+    hi = np.clip(s_axis + _STEP_PX / 2, 0.0, length)
+    cell_mean = (np.interp(hi, bounds, integral) - np.interp(lo, bounds, integral)) / (hi - lo)
     sigma = params.resolution_mb * params.px_per_mb / _STEP_PX
-    level = np.clip(gaussian_filter1d(levels[index], sigma, mode="nearest"), 0.0, 1.0)
-    width = gaussian_filter1d(widths[index], max(sigma, 1.0 / _STEP_PX), mode="nearest")
+    return s_axis, np.clip(gaussian_filter1d(cell_mean, sigma, mode="nearest"), 0.0, 1.0)
 
+
+def _segment_index(chromosome: DerivedChromosome, s_axis: np.ndarray, px_per_bp: float) -> np.ndarray:
+    ends = np.array([seg.end for seg in chromosome.segments]) * px_per_bp
+    return np.minimum(np.searchsorted(ends, s_axis, side="right"), len(ends) - 1)
+
+
+def _chromatid_shape(
+    chromosome: DerivedChromosome, params: RenderParams, s_axis: np.ndarray, level: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Radius of each chromatid and distance of its centre from the axis, along the axis.
+
+    The chromatids narrow and meet at the centromere, round off at the telomeres, thin out
+    at stalks and bulge slightly at dark bands.
+    """
+    px_per_bp = params.px_per_mb / 1e6
+    widths = np.array([STAIN_WIDTH.get(seg.stain, 1.0) for seg in chromosome.segments])
+    sigma = max(params.resolution_mb * params.px_per_mb, 1.0) / _STEP_PX
+    width = gaussian_filter1d(widths[_segment_index(chromosome, s_axis, px_per_bp)], sigma, mode="nearest")
     r0 = params.chromatid_width_px / 2
-    cen = chromosome.centromere * px_per_bp
-    near_cen = np.exp(-0.5 * ((s_axis - cen) / (1.2 * r0)) ** 2)
+    length = s_axis[-1]
+    near_cen = np.exp(-0.5 * ((s_axis - chromosome.centromere * px_per_bp) / (1.2 * r0)) ** 2)
     tip = np.minimum(s_axis, length - s_axis)
     cap = np.sqrt(np.clip(1.0 - np.clip((r0 - tip) / r0, 0.0, None) ** 2, 0.0, 1.0))
-    radius = r0 * width * (1.0 - params.constriction * near_cen) * cap
+    swell = 1.0 + _DARK_SWELL * (level - 0.5)
+    radius = r0 * width * swell * (1.0 - params.constriction * near_cen) * cap
     offset = 0.85 * r0 * (1.0 - params.constriction * near_cen) + params.chromatid_gap_px / 2 * (1.0 - near_cen)
-    return s_axis, level, radius, offset
+    return radius, offset
 
 
-def _pixel_frame(length: float, width: float, params: RenderParams) -> tuple[np.ndarray, np.ndarray]:
-    """Axis coordinate ``s`` and signed distance ``t`` of every pixel of the tight crop."""
+def _pixel_frame(length: float, params: RenderParams) -> tuple[np.ndarray, np.ndarray]:
+    """Axis coordinate ``s`` and signed distance ``t`` of every pixel of the tight crop.
+
+    The axis is an arc of constant curvature bent about its midpoint, with pter at the origin
+    of the rotated frame; the crop is the arc's bounding box plus a content-independent pad.
+    """
     theta = np.deg2rad(params.rotation_deg)
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    cos, sin = np.cos(theta), np.sin(theta)
     u = np.linspace(-length / 2, length / 2, 64)
     k = params.curvature
-    arc = np.stack([np.sin(u * k) / k, (1 - np.cos(u * k)) / k]) if abs(k) > 1e-9 else np.stack([u, 0 * u])
-    rows, cols = rot @ arc
-    pad = width / 2 + params.margin_px + 2 * params.optical_blur_px
+    bent = abs(k) > 1e-9
+    arc_x = np.sin(u * k) / k if bent else u
+    arc_y = (1 - np.cos(u * k)) / k if bent else 0 * u
+    rows = cos * (arc_x + length / 2) - sin * arc_y
+    cols = sin * (arc_x + length / 2) + cos * arc_y
+    pad = 0.95 * params.chromatid_width_px + params.chromatid_gap_px / 2 + params.margin_px + 2 * params.optical_blur_px
     row0, col0 = np.floor(rows.min() - pad), np.floor(cols.min() - pad)
     shape = (int(np.ceil(rows.max() + pad - row0)) + 1, int(np.ceil(cols.max() + pad - col0)) + 1)
     grid_r, grid_c = np.indices(shape, dtype=float)
     grid_r += row0
     grid_c += col0
-    x = np.cos(theta) * grid_r + np.sin(theta) * grid_c
-    y = -np.sin(theta) * grid_r + np.cos(theta) * grid_c
-    if abs(k) <= 1e-9:
+    x = cos * grid_r + sin * grid_c - length / 2
+    y = -sin * grid_r + cos * grid_c
+    if not bent:
         return x + length / 2, y
     radius = 1.0 / k
-    dx, dy = x, y - radius
-    s = np.arctan2(dx / radius, -dy / radius) * radius + length / 2
-    t = radius - np.sign(radius) * np.hypot(dx, dy)
+    s = np.arctan2(x / radius, (radius - y) / radius) * radius + length / 2
+    t = radius - np.sign(radius) * np.hypot(x, y - radius)
     return s, t

@@ -1,0 +1,105 @@
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from karyobench.errors import DataError
+from karyobench.report import compare, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def test_report_writes_every_file(report_dir):
+    folder, written = report_dir
+    assert all(p.is_file() for p in written)
+    assert all(folder in p.parents for p in written)
+    for stem in ("summary", "pairs", "ttests", "ranking", "protocol_gap"):
+        for suffix in ("md", "csv", "tex"):
+            assert folder / f"{stem}.{suffix}" in written
+    plots = folder / "plots"
+    assert len(list(plots.glob("confusion__*.png"))) == 2 * 2 * 3
+    assert len(list(plots.glob("roc__*.png"))) == 2  # binary task only, per split
+    assert len(list(plots.glob("f1__*.png"))) == 4 and len(list(plots.glob("folds__*.png"))) == 4
+    for png in plots.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    assert not list(folder.rglob("*.tmp"))
+
+
+def test_html_is_self_contained(report_dir):
+    folder, _ = report_dir
+    page = (folder / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert page.count('<img src="data:image/png;base64,') == len(list((folder / "plots").glob("*.png")))
+    assert "<table>" in page and "normal24 — group split" in page and "Per-class scores" in page
+    assert "StratifiedGroupKFold" in page and "wall_seconds" in page and "Med Eng Phys" in page
+    assert "optimistic" in page  # warning about the leaky image-level split
+    for external in ('src="http', "href=\"http", "<script", "<link"):
+        assert external not in page
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium not installed at /usr/bin/chromium")
+def test_html_renders_in_headless_chromium(report_dir, tmp_path):
+    from PIL import Image
+
+    folder, _ = report_dir
+    screenshot = tmp_path / "shot.png"
+    subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={screenshot}", "--window-size=1200,2000", (folder / "report.html").as_uri()],
+        check=True, timeout=120, capture_output=True,
+    )
+    pixels = np.asarray(Image.open(screenshot).convert("L"))
+    assert pixels.shape == (2000, 1200)
+    assert pixels.std() > 5 and (pixels < 128).mean() > 0.002  # text and tables, not a blank page
+
+
+def test_report_is_regenerated_in_place(make_results):
+    folder = make_results("again")
+    first = write_report(folder, n_boot=50, plots=False)
+    (folder / "summary.md").write_text("stale")
+    second = write_report(folder, n_boot=50, plots=False)
+    assert sorted(first) == sorted(second)
+    assert (folder / "summary.md").read_text().startswith("## Summary")
+    assert not list(folder.rglob("*.tmp"))
+
+
+def test_compare_two_runs(make_results, tmp_path):
+    a = make_results("run_a", seed=1)
+    b = make_results("run_b", seed=2, splits=("group",))
+    out = compare(a, b, tmp_path / "cmp")
+    assert out == tmp_path / "cmp" / "comparison.html"
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert set(table.split_a) == {"group"}  # only the common split
+    assert len(table) == 2 * 3
+    pa = pd.read_parquet(a / "predictions.parquet")
+    sel = pa[(pa.split == "group") & (pa.task == "pair5") & (pa.estimator == "dcnn")]
+    row = table[(table.task == "pair5") & (table.estimator == "dcnn")].iloc[0]
+    assert row.pooled_accuracy_a == pytest.approx((sel.y_true == sel.y_pred).mean())
+    assert row.pooled_accuracy_diff == pytest.approx(row.pooled_accuracy_b - row.pooled_accuracy_a)
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "run_a" in md and "run_b" in md and "| dcnn |" in md
+    assert "<table>" in out.read_text()
+    # A file name picks the stem.
+    assert compare(a, b, tmp_path / "side_by_side.md") == tmp_path / "side_by_side.md"
+    assert (tmp_path / "side_by_side.html").is_file()
+
+
+def test_compare_without_common_tasks(make_results, tmp_path):
+    a = make_results("left")
+    b = make_results("right")
+    predictions = pd.read_parquet(b / "predictions.parquet")
+    predictions["estimator"] = "other_" + predictions["estimator"]
+    predictions.to_parquet(b / "predictions.parquet")
+    folds = pd.read_parquet(b / "folds.parquet")
+    folds["estimator"] = "other_" + folds["estimator"]
+    folds.to_parquet(b / "folds.parquet")
+    with pytest.raises(DataError, match="nothing to compare"):
+        compare(a, b, tmp_path / "cmp")
+    shutil.rmtree(b)
+    with pytest.raises(DataError, match="does not exist"):
+        compare(a, b, tmp_path / "cmp")
