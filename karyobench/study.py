@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from karyobench.errors import ConfigError
+from karyobench.tuning.space import TuningConfig
 
 NORMAL24 = [str(i) for i in range(1, 23)] + ["X", "Y"]
 SEED_ABNORMALITIES = ["del(5)(p14)", "inv(9)(p12q13)", "del(18)(p11)", "i(18)(q10)",
@@ -91,6 +92,8 @@ class EstimatorConfig(_Strict):
     name: str | None = Field(None, description="label in tables (default: kind)")
     params: dict[str, Any] = Field(default_factory=dict,
                                    description="passed to set_params, e.g. svc__C")
+    tuning: TuningConfig | None = Field(None, description="nested-CV Optuna search over "
+                                        "these params (karyobench.tuning.space)")
 
     @property
     def label(self) -> str:

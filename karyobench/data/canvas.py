@@ -10,9 +10,14 @@ POLARITIES = ("auto", "bright_on_dark", "dark_on_light")
 
 
 def detect_polarity(image: np.ndarray) -> str:
-    """'dark_on_light' if the crop's border is brighter than its median pixel."""
+    """'dark_on_light' if the crop's border (background) is brighter than its mean pixel.
+
+    Not the median pixel: when the background covers over half the crop (most crops) the
+    median *is* the background, so a dark-on-light crop tied and was left unflipped, and
+    a few bright-on-dark crops with a faint border were wrongly inverted.
+    """
     border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    return "dark_on_light" if np.median(border) > np.median(image) else "bright_on_dark"
+    return "dark_on_light" if np.median(border) > float(image.mean()) else "bright_on_dark"
 
 
 def to_bright_on_dark(image: np.ndarray, polarity: str = "auto") -> np.ndarray:

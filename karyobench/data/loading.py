@@ -17,7 +17,7 @@ from karyobench.data.imageio import read_grey
 from karyobench.data.sources import GROUP_COLUMNS, read_source
 from karyobench.errors import DataError
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: polarity detection compares the border with the mean
 
 
 def default_cache_dir() -> Path:
@@ -42,6 +42,9 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     else:
         images, crop_sizes, kept, skipped = _decode(table, polarity, canvas_mode,
                                                     int(canvas_size), on_bad_image)
+        # The cache stores float16: return exactly what a cached load returns, or the
+        # first run's data fingerprint (and so every fold key) differs from a re-run's.
+        images = images.astype(np.float16).astype(np.float32)
         _write_cache(cache_file, images, crop_sizes, kept, skipped)
     table = table.iloc[kept].reset_index(drop=True)
     groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}
@@ -85,7 +88,9 @@ def _decode(table, polarity, canvas_mode, canvas_size, on_bad_image):
     crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
     scale = native_scale(crop_sizes, canvas_size) if canvas_mode == "native" else None
     images = np.stack([place_on_canvas(c, canvas_size, scale) for c in crops])
-    return images.astype(np.float32), crop_sizes, np.array(kept), skipped
+    # Quantise as the cache stores it, so a fresh decode and a cache hit are identical.
+    images = images.astype(np.float16).astype(np.float32)
+    return images, crop_sizes, np.array(kept), skipped
 
 
 def _write_cache(cache_file: Path, images, crop_sizes, kept, skipped) -> None:

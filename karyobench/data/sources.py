@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from karyobench import __version__
 from karyobench.data.dataset import canonical_label
 from karyobench.data.imageio import IMAGE_SUFFIXES
 from karyobench.errors import DataError
@@ -43,7 +45,8 @@ def read_folders(path: Path, **_) -> pd.DataFrame:
         raise DataError(f"dataset.path '{root}' has no class sub-folders; expected "
                         "'<path>/<class>/<image>' (e.g. '01/k001_01a.bmp').")
     for class_dir in class_dirs:
-        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in class_dir.iterdir()
+                       if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         if not files:
             raise DataError(f"class folder '{class_dir}' holds no images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove it.")
@@ -60,9 +63,17 @@ def read_manifest(path: Path, **_) -> pd.DataFrame:
         raise DataError(f"manifest '{manifest}' does not exist; set dataset.path to a CSV "
                         "with columns path,label[,patient_id,karyotype_id,cell_id].")
     try:
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header must not silently
+            # turn the first column into the index (pandas' default), shifting every field.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(manifest, dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"manifest '{manifest}' is not a readable CSV (a row has more "
+                        "fields than the header line).") from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"manifest '{manifest}' is not a readable CSV ({err}).") from None
+        reason = str(err).strip().replace("\n", " ")
+        raise DataError(f"manifest '{manifest}' is not a readable CSV ({reason}).") from None
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
         raise DataError(f"manifest '{manifest}' lacks column(s) {', '.join(missing)}; found "
@@ -93,8 +104,8 @@ def read_synthetic(synthetic=None, cache_dir: Path | None = None, **_) -> pd.Dat
     from karyobench.synth import SynthConfig, write_dataset
 
     config = synthetic if isinstance(synthetic, SynthConfig) else SynthConfig(**(synthetic or {}))
-    key = hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True)
-                         .encode()).hexdigest()[:16]
+    spec = {"config": config.model_dump(mode="json"), "karyobench": __version__}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     out_dir = Path(cache_dir) / "synthetic" / key
     manifest = out_dir / "manifest.csv"
     if not manifest.is_file():

@@ -30,15 +30,24 @@ class FoldJob:
     train: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
     data_fingerprint: str = ""
+    # Nested tuning (karyobench.tuning): the TuningConfig as a dict, the groups of the
+    # training rows (grouped inner folds) and the Optuna storage URL; None = plain fit.
+    tuning: dict | None = None
+    train_groups: np.ndarray | None = field(default=None, repr=False)
+    storage: str | None = None
 
     @property
     def key(self) -> str:
         spec = dict(split=self.split, task=self.task, kind=self.kind, params=self.params,
                     repeat=self.repeat, fold=self.fold, seed=self.seed,
                     classes=list(self.classes), data=self.data_fingerprint)
+        if self.tuning is not None:  # untuned keys stay as they were
+            spec.update(tuning=self.tuning, storage=self.storage)
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
         digest.update(np.asarray(self.train, dtype=np.int64).tobytes())
         digest.update(np.asarray(self.test, dtype=np.int64).tobytes())
+        if self.tuning is not None and self.train_groups is not None:
+            digest.update("\0".join(map(str, self.train_groups)).encode())
         return digest.hexdigest()[:20]
 
 
@@ -50,6 +59,7 @@ class FoldResult:
     proba: np.ndarray
     fit_seconds: float
     predict_seconds: float
+    extra: dict = field(default_factory=dict)  # e.g. {"tuning": {...}} from nested CV
 
 
 def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult:
@@ -58,6 +68,10 @@ def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult
     ``images`` and ``labels`` are the whole dataset (task labels at the job's rows);
     everything learned (scaling, PCA, network weights) is fitted on ``job.train`` only.
     """
+    if job.tuning is not None:  # nested CV: search on inner folds, refit the best
+        from karyobench.tuning.nested import tune_fold
+
+        return tune_fold(job, images, labels)
     estimator = build(job.kind, job.params, random_state=job.seed,
                       where=f"estimator '{job.estimator}'")
     start = time.perf_counter()

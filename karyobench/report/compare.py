@@ -50,23 +50,36 @@ def comparison_table(a: Results, b: Results) -> Table:
                 fold_a = a.fold_scores(split_a, task, estimator)["accuracy"].astype(float)
                 fold_b = b.fold_scores(split_b, task, estimator)["accuracy"].astype(float)
                 pooled_a, pooled_b = pooled_scores(a, oof_a, task), pooled_scores(b, oof_b, task)
-                rows.append({
-                    "split_a": split_a, "split_b": split_b, "task": task, "estimator": estimator,
-                    "same_classes": same_classes,
-                    "accuracy_mean_a": fold_a.mean(), "accuracy_std_a": fold_a.std(ddof=1),
-                    "accuracy_mean_b": fold_b.mean(), "accuracy_std_b": fold_b.std(ddof=1),
-                    "pooled_accuracy_a": pooled_a["accuracy"], "pooled_accuracy_b": pooled_b["accuracy"],
-                    "pooled_macro_f1_a": pooled_a["macro_f1"], "pooled_macro_f1_b": pooled_b["macro_f1"],
-                    "pooled_accuracy_diff": pooled_b["accuracy"] - pooled_a["accuracy"],
-                })
+                rows.append(
+                    {
+                        "split_a": split_a,
+                        "split_b": split_b,
+                        "task": task,
+                        "estimator": estimator,
+                        "same_classes": same_classes,
+                        "accuracy_mean_a": fold_a.mean(),
+                        "accuracy_std_a": fold_a.std(ddof=1),
+                        "accuracy_mean_b": fold_b.mean(),
+                        "accuracy_std_b": fold_b.std(ddof=1),
+                        "pooled_accuracy_a": pooled_a["accuracy"],
+                        "pooled_accuracy_b": pooled_b["accuracy"],
+                        "pooled_macro_f1_a": pooled_a["macro_f1"],
+                        "pooled_macro_f1_b": pooled_b["macro_f1"],
+                        "pooled_accuracy_diff": pooled_b["accuracy"] - pooled_a["accuracy"],
+                    }
+                )
             if not rows:
                 continue
             frame = pd.DataFrame(rows)
             numbers.append(frame)
             display = pd.DataFrame(
                 {
-                    "A acc. (folds)": [fmt_mean_std(m, s) for m, s in zip(frame.accuracy_mean_a, frame.accuracy_std_a)],
-                    "B acc. (folds)": [fmt_mean_std(m, s) for m, s in zip(frame.accuracy_mean_b, frame.accuracy_std_b)],
+                    "A acc. (folds)": [
+                        fmt_mean_std(m, s) for m, s in zip(frame.accuracy_mean_a, frame.accuracy_std_a, strict=True)
+                    ],
+                    "B acc. (folds)": [
+                        fmt_mean_std(m, s) for m, s in zip(frame.accuracy_mean_b, frame.accuracy_std_b, strict=True)
+                    ],
                     "A pooled acc.": [fmt(v) for v in frame.pooled_accuracy_a],
                     "B pooled acc.": [fmt(v) for v in frame.pooled_accuracy_b],
                     "B − A pooled acc.": [f"{v:+.3f}" if not np.isnan(v) else "—" for v in frame.pooled_accuracy_diff],
@@ -75,17 +88,20 @@ def comparison_table(a: Results, b: Results) -> Table:
                 },
                 index=pd.Index(frame["estimator"], name="estimator"),
             )
-            raw = pd.DataFrame({"A pooled acc.": frame.pooled_accuracy_a.to_numpy(),
-                                "B pooled acc.": frame.pooled_accuracy_b.to_numpy()}, index=display.index)
+            raw = pd.DataFrame(
+                {
+                    "A pooled acc.": frame.pooled_accuracy_a.to_numpy(),
+                    "B pooled acc.": frame.pooled_accuracy_b.to_numpy(),
+                },
+                index=display.index,
+            )
             bold = best_mask(raw, {"A pooled acc.": True, "B pooled acc.": True})
             bold = bold.reindex(columns=display.columns, fill_value=False)
             split_text = split_a if split_a == split_b else f"A {split_a} / B {split_b}"
             note = "" if same_classes else "Warning: the two runs define this task with different classes."
             sections.append(Section(f"{task} — {split_text} split", display, bold, note=note))
     if not numbers:
-        raise DataError(
-            f"{a.path} and {b.path} share no (task, estimator) with predictions; nothing to compare"
-        )
+        raise DataError(f"{a.path} and {b.path} share no (task, estimator) with predictions; nothing to compare")
     return Table(
         name="comparison",
         title=f"Comparison: A = {a.name} ({a.path}), B = {b.name} ({b.path})",
@@ -115,7 +131,9 @@ def compare(dir_a: str | Path, dir_b: str | Path, out: str | Path) -> Path:
         table.title,
         {"A": str(a.path), "B": str(b.path), "A protocol": a.protocol_text(), "B protocol": b.protocol_text()},
         {"A": a.environment, "B": b.environment},
-        [table], [], [],
+        [table],
+        [],
+        [],
     )
     html_path = atomic.write_text(folder / f"{stem}.html", page)
     return out if out.suffix.lower() in {".md", ".html", ".htm"} else html_path

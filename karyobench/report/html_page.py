@@ -19,8 +19,9 @@ color:#1d1d1f;padding:0 1rem;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
 h3{margin-top:1.6rem}h4{margin:1.2rem 0 .3rem}
 table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.85rem}
-th,td{padding:.25rem .6rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
-thead th{border-bottom:2px solid #444}tbody th{text-align:left;font-weight:600}
+th,td{padding:.25rem .5rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
+thead th{border-bottom:2px solid #444;white-space:normal;vertical-align:bottom;min-width:3.5rem}
+.scroll{overflow-x:auto;max-width:100%}tbody th{text-align:left;font-weight:600}
 tbody tr:nth-child(even){background:#fafafa}
 .caption,.note{font-size:.85rem;color:#444;max-width:70rem}.note{font-style:italic}
 .figures{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;max-width:100%}
@@ -42,10 +43,7 @@ def _definition_list(items: dict) -> str:
 def figure_html(figure: Figure) -> str:
     encoded = base64.b64encode(figure.png).decode("ascii")
     title = html.escape(figure.title)
-    return (
-        f'<figure><img src="data:image/png;base64,{encoded}" alt="{title}">'
-        f"<figcaption>{title}</figcaption></figure>"
-    )
+    return f'<figure><img src="data:image/png;base64,{encoded}" alt="{title}"><figcaption>{title}</figcaption></figure>'
 
 
 def build_html(
@@ -75,11 +73,15 @@ def build_html(
             parts.append(f"<details><summary>{esc(table.title)}</summary>{table_html(table)}</details>")
     if figures:
         parts.append("<h2>Figures</h2>")
-        for kind, heading in (("folds", "Fold scores"), ("f1", "Per-class F1"), ("roc", "ROC curves"),
-                              ("confusion", "Confusion matrices")):
+        for kind, heading in (
+            ("folds", "Fold scores"),
+            ("f1", "Per-class F1"),
+            ("roc", "ROC curves"),
+            ("confusion", "Confusion matrices"),
+        ):
             chosen = [f for f in figures if f.kind == kind]
             if chosen:
-                parts.append(f"<h3>{heading}</h3><div class=\"figures\">")
+                parts.append(f'<h3>{heading}</h3><div class="figures">')
                 parts += [figure_html(f) for f in chosen]
                 parts.append("</div>")
     parts += ["<h2>Environment</h2>", _definition_list(environment or {"(none)": "environment.json missing"})]

@@ -1,6 +1,8 @@
 """Figures (matplotlib, Agg): confusion matrices, per-class F1, ROC curves, fold scores.
 
 Each figure is rendered once to PNG bytes (reused inline in report.html) and once to SVG.
+Figures are built on the Agg canvas directly, without pyplot, so importing this module
+never switches the backend of an interactive session and no global figure state leaks.
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from sklearn.metrics import confusion_matrix, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix, roc_curve  # noqa: E402
-
-from . import atomic  # noqa: E402
-from .results import Results  # noqa: E402
-from .scores import per_class_scores  # noqa: E402
+from . import atomic
+from .results import Results
+from .scores import per_class_scores
 
 
 @dataclass
@@ -38,11 +38,16 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
 
 
+def _figure(size: tuple[float, float]):
+    fig = MplFigure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
 def _save(fig, folder: Path, stem: str, title: str, kind: str) -> Figure:
     png_buffer, svg_buffer = io.BytesIO(), io.BytesIO()
     fig.savefig(png_buffer, format="png", dpi=110, bbox_inches="tight")
     fig.savefig(svg_buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
     png = png_buffer.getvalue()
     png_path = atomic.write_bytes(folder / f"{stem}.png", png)
     svg_path = atomic.write_bytes(folder / f"{stem}.svg", svg_buffer.getvalue())
@@ -58,7 +63,7 @@ def confusion_figure(results: Results, split: str, task: str, estimator: str, fo
     normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
     n = len(classes)
     size = max(3.5, 0.32 * n + 1.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = _figure((size + 1, size))
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), classes, rotation=90 if n > 4 else 0, fontsize=7 if n > 12 else 9)
     ax.set_yticks(range(n), classes, fontsize=7 if n > 12 else 9)
@@ -67,8 +72,15 @@ def confusion_figure(results: Results, split: str, task: str, estimator: str, fo
     if n <= 12:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center",
-                        color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    f"{normalised[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    color="white" if normalised[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
     title = f"Confusion (row-normalised): {task}, {estimator}, {split} split"
     ax.set_title(title, fontsize=9)
@@ -80,7 +92,7 @@ def f1_figure(results: Results, split: str, task: str, folder: Path) -> Figure:
     classes = results.classes(task)
     estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
     width = 0.8 / max(1, len(estimators))
-    fig, ax = plt.subplots(figsize=(min(13.0, max(4.5, 0.3 * len(classes) * len(estimators) ** 0.5 + 2)), 3.6))
+    fig, ax = _figure((min(13.0, max(4.5, 0.3 * len(classes) * len(estimators) ** 0.5 + 2)), 3.6))
     x = np.arange(len(classes))
     for k, estimator in enumerate(estimators):
         f1 = per_class_scores(results.oof(split, task, estimator), classes)["f1"].to_numpy()
@@ -97,7 +109,7 @@ def f1_figure(results: Results, split: str, task: str, folder: Path) -> Figure:
 def roc_figure(results: Results, split: str, task: str, folder: Path) -> Figure | None:
     """ROC curves of pooled OOF scores for a binary task (positive = second class)."""
     classes = results.classes(task)
-    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    fig, ax = _figure((4.2, 4.0))
     drawn = False
     for estimator in results.estimators:
         oof = results.oof(split, task, estimator)
@@ -111,7 +123,6 @@ def roc_figure(results: Results, split: str, task: str, folder: Path) -> Figure 
         ax.plot(fpr, tpr, label=f"{estimator} (AUC {np.trapezoid(tpr, fpr):.3f})")
         drawn = True
     if not drawn:
-        plt.close(fig)
         return None
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate")
@@ -127,7 +138,7 @@ def fold_figure(results: Results, split: str, task: str, folder: Path, metric: s
     folds = results.fold_scores(split, task)
     estimators = [e for e in results.estimators if e in set(folds["estimator"])]
     values = [folds.loc[folds["estimator"] == e, metric].dropna().to_numpy(dtype=float) for e in estimators]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(estimators) + 1.5), 3.6))
+    fig, ax = _figure((max(4.0, 1.1 * len(estimators) + 1.5), 3.6))
     ax.boxplot(values, showfliers=False)
     rng = np.random.default_rng(0)
     for k, points in enumerate(values, start=1):

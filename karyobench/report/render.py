@@ -16,8 +16,16 @@ import pandas as pd
 from . import atomic
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
@@ -175,7 +183,9 @@ def section_html(section: Section) -> str:
         parts.append(f"<h4>{esc(section.title)}</h4>")
     if section.caption:
         parts.append(f'<p class="caption">{esc(section.caption)}</p>')
-    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    parts.append(
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
     if section.note:
         parts.append(f'<p class="note">{esc(section.note)}</p>')
     return "\n".join(parts)

@@ -18,11 +18,31 @@ from karyobench.errors import DataError
 
 REQUIRED_FILES = ("protocol.json", "tasks.json", "folds.parquet", "predictions.parquet")
 FOLD_COLUMNS = (
-    "split", "task", "estimator", "repeat", "fold", "n_train", "n_test", "fit_seconds",
-    "predict_seconds", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc",
+    "split",
+    "task",
+    "estimator",
+    "repeat",
+    "fold",
+    "n_train",
+    "n_test",
+    "fit_seconds",
+    "predict_seconds",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "roc_auc",
 )
 PREDICTION_COLUMNS = (
-    "split", "task", "estimator", "repeat", "fold", "sample", "path", "group", "y_true", "y_pred",
+    "split",
+    "task",
+    "estimator",
+    "repeat",
+    "fold",
+    "sample",
+    "path",
+    "group",
+    "y_true",
+    "y_pred",
 )
 SPLIT_DESCRIPTIONS = {
     "group": "StratifiedGroupKFold (whole groups kept in train or test)",

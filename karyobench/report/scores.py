@@ -60,9 +60,7 @@ def per_class_scores(frame: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     """Precision, recall, F1 and support per class from pooled predictions (support per repeat)."""
     y_true = frame["y_true"].to_numpy(dtype=str)
     y_pred = frame["y_pred"].to_numpy(dtype=str)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     n_repeats = max(1, frame["repeat"].nunique())
     return pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": support // n_repeats},

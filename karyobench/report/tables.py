@@ -72,8 +72,13 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
                 for metric in ("accuracy", "macro_f1"):
                     if len(oof):
                         ci = group_bootstrap_ci(
-                            oof["y_true"], oof["y_pred"], oof["group"].to_numpy(dtype=object), metric,
-                            n_boot=n_boot, alpha=alpha, seed=seed_rng,
+                            oof["y_true"],
+                            oof["y_pred"],
+                            oof["group"].to_numpy(dtype=object),
+                            metric,
+                            n_boot=n_boot,
+                            alpha=alpha,
+                            seed=seed_rng,
                         )
                         row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = ci.low, ci.high
                         row["ci_n_groups"] = ci.n_groups
@@ -108,13 +113,17 @@ def _summary_section(results, split, task, frame, seed, seed_task, level) -> Sec
     display = pd.DataFrame(index=pd.Index(frame["estimator"], name="estimator"))
     raw = pd.DataFrame(index=display.index)
     for metric, label in FOLD_METRICS.items():
-        display[label] = [fmt_mean_std(m, s) for m, s in zip(frame[f"{metric}_mean"], frame[f"{metric}_std"])]
+        display[label] = [
+            fmt_mean_std(m, s) for m, s in zip(frame[f"{metric}_mean"], frame[f"{metric}_std"], strict=True)
+        ]
         raw[label] = frame[f"{metric}_mean"].to_numpy()
     display["pooled acc."] = [fmt(v) for v in frame["pooled_accuracy"]]
     raw["pooled acc."] = frame["pooled_accuracy"].to_numpy()
-    display[f"acc. {level} CI"] = [fmt_ci(a, b) for a, b in zip(frame["accuracy_ci_low"], frame["accuracy_ci_high"])]
+    display[f"acc. {level} CI"] = [
+        fmt_ci(a, b) for a, b in zip(frame["accuracy_ci_low"], frame["accuracy_ci_high"], strict=True)
+    ]
     display[f"macro-F1 {level} CI"] = [
-        fmt_ci(a, b) for a, b in zip(frame["macro_f1_ci_low"], frame["macro_f1_ci_high"])
+        fmt_ci(a, b) for a, b in zip(frame["macro_f1_ci_low"], frame["macro_f1_ci_high"], strict=True)
     ]
     if frame["decoded_accuracy"].notna().any():
         display["karyotype-decoded acc."] = [fmt(v) for v in frame["decoded_accuracy"]]
@@ -129,7 +138,10 @@ def _summary_section(results, split, task, frame, seed, seed_task, level) -> Sec
     bold = best_mask(raw, higher).reindex(columns=display.columns, fill_value=False)
     unit = frame["ci_unit"].iloc[0] if len(frame) else "image"
     n_units = int(frame["ci_n_groups"].max()) if "ci_n_groups" in frame and len(frame) else 0
-    resampled = f"whole groups ({unit}, {n_units} groups)" if unit != "image" else f"images ({n_units}; no groups known)"
+    if unit != "image":
+        resampled = f"whole groups ({unit}, {n_units} groups)"
+    else:
+        resampled = f"images ({n_units}; no groups known)"
     caption = f"{len(results.classes(task))} classes. {results.protocol_text(split)}. CIs resample {resampled}."
     return Section(
         title=f"{task} — {split} split",
@@ -220,12 +232,18 @@ def pair_table(results: Results) -> Table | None:
                 shown[f"{estimator} AUC"] = fmt(pooled["roc_auc"])
                 raw[f"{estimator} acc."] = pooled["accuracy"]
                 numbers.append(
-                    {"split": split, "task": task, "classes": " vs ".join(results.classes(task)),
-                     "estimator": estimator, "accuracy": pooled["accuracy"], "roc_auc": pooled["roc_auc"],
-                     "n_images": len(oof[oof["repeat"] == oof["repeat"].min()]),
-                     "seed_task": seed_task.key if seed_task else None,
-                     "seed_dcnn_accuracy": seed_task.accuracy.get("dcnn", np.nan) if seed_task else np.nan,
-                     "seed_dcnn_roc_auc": seed_task.roc_auc.get("dcnn", np.nan) if seed_task else np.nan}
+                    {
+                        "split": split,
+                        "task": task,
+                        "classes": " vs ".join(results.classes(task)),
+                        "estimator": estimator,
+                        "accuracy": pooled["accuracy"],
+                        "roc_auc": pooled["roc_auc"],
+                        "n_images": len(oof[oof["repeat"] == oof["repeat"].min()]),
+                        "seed_task": seed_task.key if seed_task else None,
+                        "seed_dcnn_accuracy": seed_task.accuracy.get("dcnn", np.nan) if seed_task else np.nan,
+                        "seed_dcnn_roc_auc": seed_task.roc_auc.get("dcnn", np.nan) if seed_task else np.nan,
+                    }
                 )
             if not shown:
                 continue
@@ -268,13 +286,24 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
                 fa = folds[folds["estimator"] == a].set_index(["repeat", "fold"])
                 fb = folds[folds["estimator"] == b].set_index(["repeat", "fold"])
                 paired = fa.merge(fb, how="inner", left_index=True, right_index=True, suffixes=("_a", "_b"))
-                row = {"split": split, "task": task, "estimator_a": a, "estimator_b": b, "metric": metric,
-                       "n_scores": len(paired), f"{metric}_a": fa[metric].mean(), f"{metric}_b": fb[metric].mean()}
+                row = {
+                    "split": split,
+                    "task": task,
+                    "estimator_a": a,
+                    "estimator_b": b,
+                    "metric": metric,
+                    "n_scores": len(paired),
+                    f"{metric}_a": fa[metric].mean(),
+                    f"{metric}_b": fb[metric].mean(),
+                }
                 valid = paired[[f"{metric}_a", f"{metric}_b"]].notna().all(axis=1)
                 paired = paired[valid]
                 if len(paired) >= 2 and len(paired) % n_repeats == 0:
                     result = corrected_resampled_ttest(
-                        paired[f"{metric}_a"], paired[f"{metric}_b"], paired["n_train_a"], paired["n_test_a"],
+                        paired[f"{metric}_a"],
+                        paired[f"{metric}_b"],
+                        paired["n_train_a"],
+                        paired["n_test_a"],
                         n_repeats=n_repeats,
                     )
                     row.update(mean_diff=result.mean_diff, t=result.t, df=result.df, p=result.p)
@@ -296,8 +325,10 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
                     "p": [fmt(v, 4) for v in frame["p"]],
                     "p (Holm)": [fmt(v, 4) for v in frame["p_holm"]],
                 },
-                index=pd.Index([f"{a} vs {b}" for a, b in zip(frame["estimator_a"], frame["estimator_b"])],
-                               name="A vs B"),
+                index=pd.Index(
+                    [f"{a} vs {b}" for a, b in zip(frame["estimator_a"], frame["estimator_b"], strict=True)],
+                    name="A vs B",
+                ),
             )
             bold = pd.DataFrame(False, index=display.index, columns=display.columns)
             bold["p (Holm)"] = (frame["p_holm"] < 0.05).to_numpy()
@@ -329,7 +360,10 @@ def ranking_table(results: Results, metric: str = "accuracy") -> Table:
         result = friedman_nemenyi(scores)
         ranks = result.average_ranks
         display = pd.DataFrame(
-            {"average rank": [fmt(v, 2) for v in ranks], f"mean {metric}": [fmt(scores[e].mean()) for e in ranks.index]},
+            {
+                "average rank": [fmt(v, 2) for v in ranks],
+                f"mean {metric}": [fmt(scores[e].mean()) for e in ranks.index],
+            },
             index=pd.Index(ranks.index, name="estimator"),
         )
         bold = pd.DataFrame(False, index=display.index, columns=display.columns)
@@ -346,14 +380,26 @@ def ranking_table(results: Results, metric: str = "accuracy") -> Table:
             caption = f"Not applicable: {result.reason}."
         sections.append(Section(f"{split} split", display, bold, caption=caption))
         for estimator, rank in ranks.items():
-            numbers.append({"split": split, "estimator": estimator, "average_rank": rank,
-                            "n_tasks": result.n_tasks, "applicable": result.applicable,
-                            "friedman_statistic": result.statistic, "friedman_p": result.p,
-                            "nemenyi_cd": result.critical_difference, "reason": result.reason})
-    notes.append("Ranks of mean fold " + metric + " within each task (1 = best), averaged over tasks "
-                 "(Demšar 2006). Two estimators differ when their average ranks differ by more than the CD.")
-    return Table("ranking", "Ranking across tasks", sections, pd.DataFrame(numbers),
-                 caption=results.protocol_text(), notes=notes)
+            numbers.append(
+                {
+                    "split": split,
+                    "estimator": estimator,
+                    "average_rank": rank,
+                    "n_tasks": result.n_tasks,
+                    "applicable": result.applicable,
+                    "friedman_statistic": result.statistic,
+                    "friedman_p": result.p,
+                    "nemenyi_cd": result.critical_difference,
+                    "reason": result.reason,
+                }
+            )
+    notes.append(
+        "Ranks of mean fold " + metric + " within each task (1 = best), averaged over tasks "
+        "(Demšar 2006). Two estimators differ when their average ranks differ by more than the CD."
+    )
+    return Table(
+        "ranking", "Ranking across tasks", sections, pd.DataFrame(numbers), caption=results.protocol_text(), notes=notes
+    )
 
 
 def gap_table(results: Results) -> Table | None:
@@ -371,14 +417,18 @@ def gap_table(results: Results) -> Table | None:
                 continue
             image_acc = pooled_scores(results, image, task)["accuracy"]
             group_acc = pooled_scores(results, group, task)["accuracy"]
-            rows.append({
-                "task": task, "estimator": estimator,
-                "image_mean_accuracy": results.fold_scores("image", task, estimator)["accuracy"].mean(),
-                "group_mean_accuracy": results.fold_scores("group", task, estimator)["accuracy"].mean(),
-                "image_pooled_accuracy": image_acc, "group_pooled_accuracy": group_acc,
-                "gap": image_acc - group_acc,
-                "seed_accuracy": _seed_value(seed, seed_task.accuracy, estimator) if seed_task else np.nan,
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "estimator": estimator,
+                    "image_mean_accuracy": results.fold_scores("image", task, estimator)["accuracy"].mean(),
+                    "group_mean_accuracy": results.fold_scores("group", task, estimator)["accuracy"].mean(),
+                    "image_pooled_accuracy": image_acc,
+                    "group_pooled_accuracy": group_acc,
+                    "gap": image_acc - group_acc,
+                    "seed_accuracy": _seed_value(seed, seed_task.accuracy, estimator) if seed_task else np.nan,
+                }
+            )
     if not rows:
         return None
     frame = pd.DataFrame(rows)
@@ -389,7 +439,9 @@ def gap_table(results: Results) -> Table | None:
             "gap (image − group)": [fmt(v) for v in frame["gap"]],
             "seed reported acc.": [fmt(v, 4) for v in frame["seed_accuracy"]],
         },
-        index=pd.Index([f"{t} / {e}" for t, e in zip(frame["task"], frame["estimator"])], name="task / estimator"),
+        index=pd.Index(
+            [f"{t} / {e}" for t, e in zip(frame["task"], frame["estimator"], strict=True)], name="task / estimator"
+        ),
     )
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
     bold["gap (image − group)"] = (frame["gap"] > 0.05).to_numpy()

@@ -39,7 +39,7 @@ def group_codes(groups, n_samples: int) -> np.ndarray:
         raise ValueError(f"groups has {len(values)} entries for {n_samples} samples")
     missing = values.isna().to_numpy()
     keys = np.array(
-        [f"s:{i}" if gone else f"g:{value}" for i, (value, gone) in enumerate(zip(values, missing))]
+        [f"s:{i}" if gone else f"g:{value}" for i, (value, gone) in enumerate(zip(values, missing, strict=True))]
     )
     _, codes = np.unique(keys, return_inverse=True)
     return codes.ravel()

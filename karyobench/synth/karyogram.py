@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from karyobench.errors import ConfigError  # noqa: E402
-from karyobench.synth.bands import CHROMOSOMES  # noqa: E402
-from karyobench.synth.population import Patient, SynthConfig, plan_patients, render_cell  # noqa: E402
+from karyobench.errors import ConfigError
+from karyobench.synth.bands import CHROMOSOMES
+from karyobench.synth.population import Patient, SynthConfig, plan_patients, render_cell
 
 KARYOGRAM_ROWS: tuple[tuple[str, ...], ...] = (
     ("1", "2", "3", "4", "5"),
@@ -55,7 +52,7 @@ def draw_karyogram(config: SynthConfig, out_png: Path | str, patient: str | None
 
     dpi = 100
     scale = 3
-    fig = plt.figure(figsize=(canvas.shape[1] * scale / dpi, canvas.shape[0] * scale / dpi), dpi=dpi)
+    fig = Figure(figsize=(canvas.shape[1] * scale / dpi, canvas.shape[0] * scale / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     text_colour = "black" if background > 127 else "white"
@@ -68,7 +65,6 @@ def draw_karyogram(config: SynthConfig, out_png: Path | str, patient: str | None
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi)
-    plt.close(fig)
     return out
 
 

@@ -12,6 +12,7 @@ its own position in the cohort, never on what else is generated.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -39,7 +40,7 @@ NO_ABNORMALITY = "none"
 class AbnormalityCount(BaseModel):
     """How many patients carry one rearrangement and how many abnormal images they give."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     patients: int = Field(1, ge=1, description="Patients carrying the rearrangement.")
     images: int = Field(10, ge=1, description="Abnormal images in total, one per cell, spread evenly over the patients.")
@@ -119,16 +120,25 @@ class Patient:
 
 
 def plan_patients(config: SynthConfig) -> list[Patient]:
-    """Normal patients first, then each abnormality's carriers; cells spread evenly."""
-    n_female = round(config.normal_patients * config.female_fraction)
-    patients = [Patient(f"N{i + 1:03d}", (0, i), i < n_female, None, config.cells_per_patient) for i in range(config.normal_patients)]
+    """Normal patients first, then each abnormality's carriers; cells spread evenly.
+
+    A patient's sex and random stream depend only on its own index (and ISCN string), so
+    adding patients never changes the images of the others.
+    """
+    fraction = config.female_fraction
+    patients = [
+        Patient(f"N{i + 1:03d}", (0, i), math.ceil((i + 1) * fraction) > math.ceil(i * fraction), None, config.cells_per_patient)
+        for i in range(config.normal_patients)
+    ]
+    carriers = 0
     for text, count in config.abnormalities.items():
         chromosome = parse_iscn(text).chromosome
         base, extra = divmod(count.images, count.patients)
         for j in range(count.patients):
+            carriers += 1
             female = chromosome == "X" or (chromosome != "Y" and j % 2 == 0)
             key = (1, zlib.crc32(text.encode()), j)
-            patients.append(Patient(f"A{len(patients) + 1:03d}", key, female, text, base + (j < extra)))
+            patients.append(Patient(f"A{carriers:03d}", key, female, text, base + (j < extra)))
     return patients
 
 
@@ -157,7 +167,7 @@ def write_dataset(out_dir: Path | str, config: SynthConfig) -> Path:
         folder = safe_name(row.label)
         relative = f"{folder}/{row.cell_id}_{folder}_{row.copy}.png"
         (out / folder).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image, mode="L").save(out / relative, format="PNG")
+        Image.fromarray(image).save(out / relative, format="PNG")
         paths.append(relative)
     manifest.insert(0, "path", paths)
     target = out / "manifest.csv"
@@ -188,7 +198,7 @@ def render_cell(config: SynthConfig, patient: Patient, cell: int, whole: bool, u
     cell_style = _cell_style(config, patient_style, cell_key)
     cell_id = f"{patient.patient_id}_c{cell + 1:02d}"
     out = []
-    for slot, (chromosome, copy, label) in enumerate(_karyotype(patient, whole)):
+    for slot, chromosome, copy, label in _karyotype(patient, whole):
         derived = _derived(label)
         rng = _rng(config.seed, cell_key + (slot,))
         params = _chromosome_params(config, cell_style, derived, rng, upright)
@@ -204,18 +214,22 @@ def render_cell(config: SynthConfig, patient: Patient, cell: int, whole: bool, u
     return out
 
 
-def _karyotype(patient: Patient, whole: bool) -> list[tuple[str, str, str]]:
-    """``(chromosome, copy, label)`` of the chromosomes kept from one cell, karyogram order."""
+def _karyotype(patient: Patient, whole: bool) -> list[tuple[int, str, str, str]]:
+    """``(slot, chromosome, copy, label)`` of the chromosomes kept from one cell, karyogram order.
+
+    ``slot`` is the position in the full 46-chromosome cell and keys the chromosome's random
+    stream, so a chromosome looks the same whether or not the rest of its cell is kept.
+    """
     sex = ["X", "X"] if patient.female else ["X", "Y"]
     slots = [(c, copy) for c in CHROMOSOMES[:22] for copy in "ab"] + [(sex[0], "a"), (sex[1], "b" if sex[1] == "X" else "a")]
     if patient.abnormality is None:
-        return [(c, copy, c) for c, copy in slots]
+        return [(slot, c, copy, c) for slot, (c, copy) in enumerate(slots)]
     target = parse_iscn(patient.abnormality).chromosome
     kept = []
-    for c, copy in slots:
+    for slot, (c, copy) in enumerate(slots):
         abnormal = c == target and copy == ("a" if target == "Y" else "b")
         if whole or c == target:
-            kept.append((c, copy, patient.abnormality if abnormal else c))
+            kept.append((slot, c, copy, patient.abnormality if abnormal else c))
     return kept
 
 

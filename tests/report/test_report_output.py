@@ -37,7 +37,7 @@ def test_html_is_self_contained(report_dir):
     assert "<table>" in page and "normal24 — group split" in page and "Per-class scores" in page
     assert "StratifiedGroupKFold" in page and "wall_seconds" in page and "Med Eng Phys" in page
     assert "optimistic" in page  # warning about the leaky image-level split
-    for external in ('src="http', "href=\"http", "<script", "<link"):
+    for external in ('src="http', 'href="http', "<script", "<link"):
         assert external not in page
 
 
@@ -48,10 +48,22 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path):
     folder, _ = report_dir
     screenshot = tmp_path / "shot.png"
     subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={screenshot}", "--window-size=1200,2000", (folder / "report.html").as_uri()],
-        check=True, timeout=120, capture_output=True,
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={screenshot}",
+            "--window-size=1200,2000",
+            (folder / "report.html").as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
     )
     pixels = np.asarray(Image.open(screenshot).convert("L"))
     assert pixels.shape == (2000, 1200)
@@ -103,3 +115,9 @@ def test_compare_without_common_tasks(make_results, tmp_path):
     shutil.rmtree(b)
     with pytest.raises(DataError, match="does not exist"):
         compare(a, b, tmp_path / "cmp")
+
+
+def test_plotting_leaves_no_open_pyplot_figures(report_dir):
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []

@@ -72,8 +72,9 @@ def test_per_class_table(written):
     results = load_results(written)
     per_class = pd.read_csv(written / "per_class" / "group__normal24.csv")
     oof = results.oof("group", "normal24", "svm_linear")
-    expected = recall_score(oof["y_true"], oof["y_pred"], labels=results.classes("normal24"), average=None,
-                            zero_division=0)
+    expected = recall_score(
+        oof["y_true"], oof["y_pred"], labels=results.classes("normal24"), average=None, zero_division=0
+    )
     mine = per_class[per_class.estimator == "svm_linear"].set_index("class").loc[results.classes("normal24")]
     np.testing.assert_allclose(mine["recall"].to_numpy(), expected)
     assert mine.loc["1", "support"] == 20 and mine.loc["Y", "support"] == 5
@@ -81,7 +82,7 @@ def test_per_class_table(written):
     assert "| 7 |" in md and "seed DCNN R" in md
     assert next(line for line in md.splitlines() if line.startswith("| 7 |")).endswith("| 0.814 |")
     macro_line = next(line for line in md.splitlines() if line.startswith("| macro avg |"))
-    assert macro_line.endswith("| 480 | 0.917 |")  # support total, seed macro recall
+    assert macro_line.endswith("| 460 | 0.917 |")  # support total, seed macro recall
     assert f"| {mine['f1'].mean():.3f} |" in macro_line
     for suffix in ("md", "csv", "tex"):
         assert (written / "per_class" / f"image__pair5.{suffix}").is_file()
@@ -102,8 +103,12 @@ def test_ttest_table_uses_the_corrected_formula(written):
     results = load_results(written)
     tests = pd.read_csv(written / "ttests.csv")
     assert len(tests) == 2 * 2 * 3  # splits x tasks x pairs of 3 estimators
-    row = tests[(tests.split == "group") & (tests.task == "normal24") & (tests.estimator_a == "svm_linear")
-                & (tests.estimator_b == "dcnn")].iloc[0]
+    row = tests[
+        (tests.split == "group")
+        & (tests.task == "normal24")
+        & (tests.estimator_a == "svm_linear")
+        & (tests.estimator_b == "dcnn")
+    ].iloc[0]
     a = results.fold_scores("group", "normal24", "svm_linear").sort_values("fold")
     b = results.fold_scores("group", "normal24", "dcnn").sort_values("fold")
     d = a["accuracy"].to_numpy() - b["accuracy"].to_numpy()
@@ -120,7 +125,8 @@ def test_protocol_gap(written):
     np.testing.assert_allclose(gap.gap, gap.image_pooled_accuracy - gap.group_pooled_accuracy)
     summary = pd.read_csv(written / "summary.csv").set_index(["split", "task", "estimator"])
     row = gap.iloc[0]
-    assert row.group_pooled_accuracy == pytest.approx(summary.loc[("group", row.task, row.estimator), "pooled_accuracy"])
+    expected = summary.loc[("group", row.task, row.estimator), "pooled_accuracy"]
+    assert row.group_pooled_accuracy == pytest.approx(expected)
 
 
 def test_ranking_applies_and_says_when_not(written):
@@ -143,3 +149,18 @@ def test_single_split_has_no_gap_table(make_results):
     assert not (folder / "protocol_gap.md").exists()
     table = summary_table(load_results(folder), n_boot=50)
     assert [s.title for s in table.sections] == ["normal24 — group split", "pair5 — group split"]
+
+
+def test_repeats_are_pooled_per_repeat(make_results):
+    from karyobench.report.tables import per_class_tables, ttest_table
+
+    results = load_results(make_results("repeated", splits=("group",), n_repeats=2))
+    tests = ttest_table(results).numbers
+    assert (tests.df == 9).all() and (tests.n_scores == 10).all()
+    per_class = per_class_tables(results)[0].numbers
+    assert per_class.loc[per_class["class"] == "1", "support"].eq(20).all()  # not doubled
+    summary = summary_table(results, n_boot=50).numbers
+    row = summary[(summary.task == "pair5") & (summary.estimator == "dcnn")].iloc[0]
+    oof = results.oof("group", "pair5", "dcnn")
+    per_repeat = [accuracy_score(r["y_true"], r["y_pred"]) for _, r in oof.groupby("repeat")]
+    assert row.pooled_accuracy == pytest.approx(np.mean(per_repeat))

@@ -85,7 +85,7 @@ def test_abnormality_changes_exactly_its_band_range(iscn, anchor, changed):
         s = _grid(start, end)
         if len(s):
             diff = np.abs(derived_profile(s + shift) - normal_profile(s))
-            assert diff.max() <= 3.0, f"{iscn}: unchanged part {start:.0f}-{end:.0f} px differs by {diff.max()}"
+            assert diff.max() <= 2.0, f"{iscn}: unchanged part {start:.0f}-{end:.0f} px differs by {diff.max()}"
     s = _grid(lo, hi)
     diff = np.abs(derived_profile(s + shift) - normal_profile(s))
     assert diff.mean() > 15.0, f"{iscn}: changed part {lo:.0f}-{hi:.0f} px looks unchanged ({diff.mean():.1f})"
@@ -113,7 +113,7 @@ def test_moved_segment_shows_the_reference_bands(iscn, derived_start_bp, referen
     derived_profile, _ = read_profile(derive(iscn))
     s = _grid(0, _px(end - start))
     reference = normal_profile(_px(end) - s) if reversed_ else normal_profile(_px(start) + s)
-    assert np.abs(derived_profile(_px(d_start) + s) - reference).max() <= 3.0
+    assert np.abs(derived_profile(_px(d_start) + s) - reference).max() <= 2.0
 
 
 def test_default_scale_and_width_match_real_crops():

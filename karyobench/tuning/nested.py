@@ -1,0 +1,413 @@
+"""Nested cross-validation: an Optuna search inside each outer training fold.
+
+For one outer fold (a :class:`FoldJob` with ``tuning`` set):
+
+1. inner folds of the outer *training* rows (``StratifiedGroupKFold`` by the dataset's
+   groups under the grouped protocol, ``StratifiedKFold`` otherwise);
+2. an Optuna study (seeded TPE, median / successive-halving pruning on per-epoch inner
+   validation scores) whose objective is the mean inner-fold score;
+3. the best parameters refitted on the whole outer training set and scored once on the
+   outer test fold: that is the honest number; the inner best score is optimistic.
+
+The Optuna study lives in a storage URL (default: SQLite in the results folder), is named
+after (study, task, estimator, split, repeat, fold) plus a digest of everything the search
+depends on, and is resumed on re-runs: only the missing trials are run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from karyobench.errors import ConfigError, KaryobenchError
+from karyobench.estimators import build
+from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores
+from karyobench.evaluation.metrics import fold_metrics
+from karyobench.tuning.scoring import score
+from karyobench.tuning.space import TuningConfig, params_from_optuna, suggest_params
+from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, redact
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+POLL_SECONDS = 5.0
+
+
+# ---------------------------------------------------------------- jobs ----------------
+
+def tuning_payload(config: TuningConfig, study_name: str, n_trials: int | None = None,
+                   timeout: float | None = None) -> dict:
+    """What a FoldJob carries: the TuningConfig (with CLI overrides) and the study name."""
+    payload = config.model_dump(mode="json")
+    if n_trials is not None:
+        payload["n_trials"] = int(n_trials)
+    if timeout is not None:
+        payload["timeout"] = float(timeout)
+    payload["study"] = study_name
+    return payload
+
+
+def attach_tuning(jobs: list[FoldJob], study, groups: np.ndarray | None,
+                  storage: str, n_trials: int | None = None,
+                  timeout: float | None = None) -> list[FoldJob]:
+    """Give the jobs of estimators with a ``tuning`` block their tuning fields.
+
+    ``groups`` are the dataset's group labels (all rows) or None; inner folds are grouped
+    under the grouped outer protocol only (the image-level protocol stays image-level).
+    """
+    tuned = {e.label: e.tuning for e in study.estimators if getattr(e, "tuning", None)}
+    out = []
+    for job in jobs:
+        config = tuned.get(job.estimator)
+        if config is None:
+            out.append(job)
+            continue
+        train_groups = groups[job.train] if groups is not None and job.split == "group" \
+            else None
+        out.append(dataclasses.replace(
+            job, tuning=tuning_payload(config, study.name, n_trials, timeout),
+            train_groups=train_groups, storage=storage))
+    return out
+
+
+def check_tuning(study) -> None:
+    """Fail early on tuning spaces naming parameters the estimator does not have."""
+    from karyobench.tuning.space import check_space
+
+    for estimator in study.estimators:
+        if getattr(estimator, "tuning", None):
+            check_space(estimator.kind, estimator.params, estimator.tuning,
+                        where=f"estimator '{estimator.label}'")
+
+
+# ------------------------------------------------------------ context -----------------
+
+@dataclass
+class SearchContext:
+    """Everything the objective needs for one outer fold."""
+
+    job: FoldJob
+    config: TuningConfig
+    X: np.ndarray
+    y: np.ndarray
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    classes: list[str]
+    study_name: str
+    sampler_seed: int
+    max_epochs: int
+
+    @property
+    def where(self) -> str:
+        return f"estimator '{self.job.estimator}'"
+
+
+def make_context(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> SearchContext:
+    payload = dict(job.tuning)
+    study_label = payload.pop("study", "study")
+    config = TuningConfig.model_validate(payload)
+    X, y = images[job.train], np.asarray(labels[job.train]).astype(str)
+    base_seed = config.seed if config.seed is not None else job.seed
+    splits = inner_splits(y, job.train_groups, config.inner_folds,
+                          seed=base_seed + 1000 * job.repeat + job.fold, task=job.task)
+    digest = search_digest(job, config)
+    name = f"{study_label}.{job.task}.{job.estimator}.{job.split}.r{job.repeat}f{job.fold}." \
+           f"{digest}"
+    sampler_seed = int.from_bytes(hashlib.sha256(f"{base_seed}:{name}".encode())
+                                  .digest()[:4], "big") % (2**31 - 1)
+    return SearchContext(job, config, X, y, splits, list(job.classes), name, sampler_seed,
+                         max_epochs=_max_epochs(job, config))
+
+
+def search_digest(job: FoldJob, config: TuningConfig) -> str:
+    """Hash of what the search depends on; n_trials and timeout are left out so a larger
+    budget continues the same Optuna study."""
+    spec = config.model_dump(mode="json")
+    spec.pop("n_trials"), spec.pop("timeout")
+    spec.update(kind=job.kind, params=job.params, seed=job.seed, classes=list(job.classes),
+                data=job.data_fingerprint)
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+    digest.update(np.asarray(job.train, dtype=np.int64).tobytes())
+    if job.train_groups is not None:
+        digest.update("\0".join(map(str, job.train_groups)).encode())
+    return digest.hexdigest()[:10]
+
+
+def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int,
+                 task: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner folds of an outer training set, grouped when groups are given."""
+    zeros = np.zeros(len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes: sklearn warns, we check below
+        if groups is not None:
+            if len(np.unique(groups)) < n_folds:
+                raise ConfigError(f"task '{task}': the outer training set has only "
+                                  f"{len(np.unique(groups))} groups for tuning.inner_folds "
+                                  f"= {n_folds}; lower inner_folds.")
+            splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed % 2**31)
+            parts = list(splitter.split(zeros, y, groups))
+            for train, test in parts:
+                shared = set(groups[train]) & set(groups[test])
+                if shared:
+                    raise AssertionError(f"inner split leaks groups {sorted(shared)[:5]}")
+        else:
+            counts = np.unique(y, return_counts=True)[1]
+            if counts.max() < n_folds:
+                raise ConfigError(f"task '{task}': too few images per class for "
+                                  f"tuning.inner_folds = {n_folds}; lower inner_folds.")
+            splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed % 2**31)
+            parts = list(splitter.split(zeros, y))
+    return [(np.sort(a), np.sort(b)) for a, b in parts]
+
+
+def _max_epochs(job: FoldJob, config: TuningConfig) -> int:
+    """Upper bound of epochs per fit: spaces the pruning steps of successive inner folds."""
+    spec = config.space.get("epochs")
+    if spec is not None and spec.upper:
+        return int(spec.upper)
+    try:
+        value = build(job.kind, job.params).get_params().get("epochs")
+    except Exception:
+        value = None
+    return int(value) if value else 1
+
+
+def _is_keras(estimator) -> bool:
+    """A scikeras wrapper (checked by module name: no TensorFlow import for baselines)."""
+    return any(cls.__module__.startswith("scikeras.") for cls in type(estimator).__mro__)
+
+
+# ---------------------------------------------------------- objective -----------------
+
+def evaluate_trial(trial, ctx: SearchContext) -> float:
+    """Mean inner-fold score of the trial's parameters; raises TrialPruned when pruned."""
+    tuned = suggest_params(trial, ctx.config.space)
+    params = {**ctx.job.params, **tuned}
+    trial.set_user_attr("estimator_params", _jsonable(tuned))
+    scores, epochs_trained, epochs_planned = [], 0, 0
+    for index, (train, valid) in enumerate(ctx.splits):
+        estimator = build(ctx.job.kind, params, random_state=ctx.job.seed, where=ctx.where)
+        callback = None
+        if _is_keras(estimator):
+            from karyobench.tuning.pruning import OptunaPruningCallback
+
+            callback = OptunaPruningCallback(
+                trial, estimator, ctx.X[valid], ctx.y[valid], ctx.classes, ctx.config.metric,
+                step_offset=index * ctx.max_epochs)
+            estimator.set_params(callbacks=[callback])
+            epochs_planned = int(estimator.epochs) * len(ctx.splits)
+        estimator.fit(ctx.X[train], ctx.y[train])
+        if callback is not None:
+            epochs_trained += callback.epochs_run
+            trial.set_user_attr("epochs_trained", epochs_trained)
+            trial.set_user_attr("epochs_planned", epochs_planned)
+            if callback.pruned:
+                trial.set_user_attr("fold_scores", scores + callback.scores[-1:])
+                raise optuna.TrialPruned(f"pruned in inner fold {index} after "
+                                         f"{callback.epochs_run} epoch(s)")
+        proba = class_scores(estimator, ctx.X[valid], ctx.classes)
+        y_pred = np.asarray(estimator.predict(ctx.X[valid])).astype(str)
+        scores.append(score(ctx.config.metric, ctx.y[valid], proba, ctx.classes, y_pred))
+        trial.set_user_attr("fold_scores", scores)
+        if callback is None:  # no epochs: one report per inner fold (running mean)
+            running = float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan
+            if np.isfinite(running):
+                trial.report(running, index)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after inner fold {index}")
+    if not np.isfinite(scores).any():
+        raise KaryobenchError(f"metric '{ctx.config.metric}' is undefined on every inner "
+                              "fold (a class missing from the validation folds?)")
+    return float(np.nanmean(scores))
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item")
+                                 else str(v)))
+
+
+# ------------------------------------------------------------- search -----------------
+
+def make_sampler(config: TuningConfig, seed: int) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant_liar is marked experimental
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.startup_trials,
+                                          constant_liar=True)
+
+
+def make_pruner(config: TuningConfig) -> optuna.pruners.BasePruner:
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=config.pruner_startup_trials,
+                                           n_warmup_steps=config.warmup_steps)
+    if config.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=config.min_resource or "auto",
+            reduction_factor=config.reduction_factor)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(ctx: SearchContext, storage_url: str) -> optuna.Study:
+    storage = get_storage(storage_url)
+    with claim_lock(storage_url, ctx.study_name):  # creation races between workers
+        study = optuna.create_study(
+            storage=storage, study_name=ctx.study_name, direction="maximize",
+            sampler=make_sampler(ctx.config, ctx.sampler_seed),
+            pruner=make_pruner(ctx.config), load_if_exists=True)
+        if "karyobench" not in study.user_attrs:
+            study.set_user_attr("karyobench", {
+                "task": ctx.job.task, "estimator": ctx.job.estimator, "kind": ctx.job.kind,
+                "split": ctx.job.split, "repeat": ctx.job.repeat, "fold": ctx.job.fold,
+                "metric": ctx.config.metric, "space": ctx.config.model_dump(mode="json")
+                ["space"], "base_params": _jsonable(ctx.job.params)})
+    return study
+
+
+def reap_running(study: optuna.Study) -> int:
+    """Mark RUNNING trials FAIL: only when no other worker can be using the study."""
+    n = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        try:
+            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                study._storage.set_trial_user_attr(trial._trial_id, "reaped", True)
+                n += 1
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+    return n
+
+
+def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = True,
+           reap: bool = False, log=None) -> optuna.Study:
+    """Run trials until ``n_trials`` are finished (or claimed by other workers).
+
+    ``wait_for_running``: also wait for other workers' running trials (needed before the
+    refit); without it a worker moves on as soon as every trial is claimed.
+    """
+    config = ctx.config
+    study = open_study(ctx, storage_url)
+    if reap:
+        reap_running(study)
+    deadline = time.monotonic() + config.timeout if config.timeout else None
+    max_failures = max(3, config.n_trials)
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        trial = None
+        with claim_lock(storage_url, ctx.study_name):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ExperimentalWarning
+                optuna.storages.fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            active = sum(t.state in ACTIVE for t in trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            failed = sum(t.state == TrialState.FAIL and not t.user_attrs.get("reaped")
+                         for t in trials)
+            if failed >= max_failures:
+                last = [t for t in trials if t.state == TrialState.FAIL][-1]
+                raise KaryobenchError(
+                    f"{ctx.where}: {failed} tuning trials failed in Optuna study "
+                    f"'{ctx.study_name}'; last error: {last.user_attrs.get('error', '?')}")
+            if active < config.n_trials:
+                study.sampler = make_sampler(config, ctx.sampler_seed + len(trials))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "heartbeat ... with optimize"
+                    trial = study.ask()
+        if trial is None:
+            if wait_for_running and running:
+                time.sleep(POLL_SECONDS)
+                continue
+            break
+        _run_trial(study, trial, ctx, log)
+    return study
+
+
+def _run_trial(study, trial, ctx, log) -> None:
+    with Heartbeat(study._storage, trial._trial_id):
+        try:
+            value = evaluate_trial(trial, ctx)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            state = "pruned"
+        except (KeyboardInterrupt, SystemExit):
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as err:  # a bad combination: record, go on, cap the failures
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            state = f"failed ({type(err).__name__}: {err})"
+        else:
+            study.tell(trial, value)
+            state = f"{ctx.config.metric} {value:.4f}"
+    if log:
+        log(f"{ctx.study_name} trial {trial.number}: {state}")
+
+
+# -------------------------------------------------------------- fold ------------------
+
+def summarize(study: optuna.Study, ctx: SearchContext) -> dict:
+    """What the fold record keeps about its search (counts come from the storage)."""
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state in FINISHED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    if not complete:
+        raise KaryobenchError(f"{ctx.where}: no tuning trial of Optuna study "
+                              f"'{ctx.study_name}' completed; raise n_trials or timeout.")
+    best = study.best_trial
+    trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
+    planned = sum(int(t.user_attrs.get("epochs_planned", 0)) for t in finished)
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds()
+                  for t in finished if t.datetime_complete and t.datetime_start)
+    return {
+        "study_name": ctx.study_name, "metric": ctx.config.metric,
+        "inner_folds": ctx.config.inner_folds, "pruner": ctx.config.pruner,
+        "n_trials": len(finished), "n_complete": len(complete), "n_pruned": len(pruned),
+        "n_failed": sum(t.state == TrialState.FAIL for t in trials),
+        "best_trial": best.number, "inner_best": float(best.value),
+        "best_params": params_from_optuna(best.params, ctx.config.space),
+        "epochs_trained": trained, "epochs_planned": planned,
+        "epochs_saved": max(0, planned - trained), "search_seconds": round(seconds, 3),
+    }
+
+
+def tune_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray, *, log=None,
+              reap: bool = False) -> FoldResult:
+    """Nested CV for one outer fold: search (resuming), refit the best, score the test."""
+    ctx = make_context(job, images, labels)
+    storage_url = job.storage
+    if not storage_url:
+        raise ConfigError("a tuned fold job needs an Optuna storage URL (FoldJob.storage).")
+    started = time.perf_counter()
+    study = search(ctx, storage_url, wait_for_running=True, reap=reap, log=log)
+    summary = summarize(study, ctx)
+    params = {**job.params, **summary["best_params"]}
+    estimator = build(job.kind, params, random_state=job.seed,
+                      where=f"estimator '{job.estimator}'")
+    start = time.perf_counter()
+    estimator.fit(images[job.train], labels[job.train])
+    refit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    y_pred = np.asarray(estimator.predict(images[job.test])).astype(str)
+    proba = class_scores(estimator, images[job.test], list(job.classes))
+    predict_seconds = time.perf_counter() - start
+    metrics = fold_metrics(labels[job.test], y_pred, proba, list(job.classes))
+    history = getattr(estimator, "history_", None)
+    refit_epochs = len(history.get("loss", [])) if history else None
+    outer = float(metrics[ctx.config.metric])
+    summary.update(
+        storage=redact(storage_url), refit_epochs=refit_epochs,
+        refit_seconds=round(refit_seconds, 3), outer_score=outer,
+        gap=float(summary["inner_best"] - outer),
+        this_run_seconds=round(time.perf_counter() - started, 3))
+    if refit_epochs:
+        summary["epochs_trained"] += refit_epochs
+    fit_seconds = summary["search_seconds"] + refit_seconds  # the tuned model's true cost
+    return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds,
+                      extra={"tuning": summary})

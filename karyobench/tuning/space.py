@@ -1,0 +1,224 @@
+"""Search spaces as study data: what ``estimators[].tuning`` in a study YAML holds.
+
+Each entry of ``space`` names a parameter of the estimator (anything ``set_params`` takes,
+e.g. ``learning_rate`` or ``svc__C``) and how Optuna samples it:
+
+    conv_filters:  {type: widths, depth: [2, 3], low: 8, high: 128, log: true}
+    dense_units:   {type: widths, depth: [1, 4], low: 32, high: 1024, log: true}
+    learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+    dropout:       {type: float, low: 0.0, high: 0.5}
+    epochs:        {type: int, low: 5, high: 40, step: 5}
+    batch_size:    {type: categorical, choices: [32, 64, 128]}
+    hog__pixels_per_cell: {type: categorical, choices: [[4, 4], [8, 8]]}
+
+``widths`` samples a depth, then one width per layer (Optuna names ``<param>.depth``,
+``<param>.0``, ``<param>.1`` ...), and sets the parameter to the list of widths.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from karyobench.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class IntSpace(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_range(self.low, self.high, self.log)
+        if self.log and self.step != 1:
+            raise ValueError("log scale needs step 1")
+        return self
+
+    def suggest(self, trial, name: str):
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    @property
+    def upper(self):
+        return self.high
+
+
+class FloatSpace(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_range(self.low, self.high, self.log)
+        if self.log and self.step is not None:
+            raise ValueError("log scale cannot have a step")
+        return self
+
+    def suggest(self, trial, name: str):
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+
+    @property
+    def upper(self):
+        return self.high
+
+
+class CategoricalSpace(_Strict):
+    type: Literal["categorical"]
+    choices: list[Any] = Field(..., min_length=1)
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, value):
+        keys = [json.dumps(v, sort_keys=True) for v in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("choices must be distinct")
+        return value
+
+    def suggest(self, trial, name: str):
+        # Optuna stores only None/bool/int/float/str; lists (e.g. [8, 8]) go through JSON.
+        if all(c is None or isinstance(c, (bool, int, float, str)) for c in self.choices):
+            return trial.suggest_categorical(name, self.choices)
+        encoded = [json.dumps(c) for c in self.choices]
+        return json.loads(trial.suggest_categorical(name, encoded))
+
+    @property
+    def upper(self):
+        numbers = [c for c in self.choices if isinstance(c, (int, float))
+                   and not isinstance(c, bool)]
+        return max(numbers) if numbers else None
+
+
+class WidthsSpace(_Strict):
+    """A list of layer widths: depth first, then one width per layer."""
+
+    type: Literal["widths"]
+    depth: tuple[int, int] | int = Field(..., description="fixed depth or [min, max]")
+    low: int = Field(..., ge=1)
+    high: int = Field(..., ge=1)
+    log: bool = False
+    step: int = Field(1, ge=1)
+
+    @field_validator("depth", mode="before")
+    @classmethod
+    def _depth(cls, value):
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise ValueError("depth is an integer or [min, max]")
+            return tuple(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self):
+        low, high = self.depth_range
+        if low < 1 or high < low:
+            raise ValueError("depth must satisfy 1 <= min <= max")
+        _check_range(self.low, self.high, self.log)
+        if self.log and self.step != 1:
+            raise ValueError("log scale needs step 1")
+        return self
+
+    @property
+    def depth_range(self) -> tuple[int, int]:
+        return (self.depth, self.depth) if isinstance(self.depth, int) else self.depth
+
+    def suggest(self, trial, name: str):
+        low, high = self.depth_range
+        depth = low if low == high else trial.suggest_int(f"{name}.depth", low, high)
+        return [trial.suggest_int(f"{name}.{i}", self.low, self.high, step=self.step,
+                                  log=self.log) for i in range(depth)]
+
+    @property
+    def upper(self):
+        return None
+
+
+ParamSpace = Annotated[Union[IntSpace, FloatSpace, CategoricalSpace, WidthsSpace],
+                       Field(discriminator="type")]
+
+
+class TuningConfig(_Strict):
+    """Nested-CV hyper-parameter search for one estimator (one Optuna study per outer fold)."""
+
+    n_trials: int = Field(20, ge=1, description="finished trials per outer fold")
+    timeout: float | None = Field(None, gt=0, description="seconds of search per outer fold")
+    inner_folds: int = Field(3, ge=2, le=20,
+                             description="inner CV folds on each outer training set "
+                             "(grouped when the dataset has groups)")
+    metric: Literal["accuracy", "balanced_accuracy", "macro_f1", "roc_auc"] = "accuracy"
+    pruner: Literal["median", "successive_halving", "none"] = "median"
+    startup_trials: int = Field(10, ge=0, description="TPE's random start-up trials")
+    pruner_startup_trials: int = Field(3, ge=0, description="median pruner: trials "
+                                       "finished before any pruning")
+    warmup_steps: int = Field(1, ge=0, description="median pruner: epochs before pruning")
+    min_resource: int | None = Field(None, ge=1, description="successive halving: epochs "
+                                     "before the first rung (default: auto)")
+    reduction_factor: int = Field(3, ge=2, description="successive halving: keep 1/factor")
+    seed: int | None = Field(None, description="sampler seed (default: the study seed)")
+    space: dict[str, ParamSpace] = Field(..., min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _names(cls, value):
+        for name in value:
+            if "." in name:
+                raise ValueError(f"parameter name '{name}' must not contain '.'")
+        return value
+
+
+def suggest_params(trial, space: dict[str, Any]) -> dict[str, Any]:
+    """Sample every parameter of ``space`` (parsed models) for one trial."""
+    return {name: spec.suggest(trial, name) for name, spec in space.items()}
+
+
+def params_from_optuna(params: dict[str, Any], space: dict[str, Any]) -> dict[str, Any]:
+    """Estimator parameters from a finished trial's flat Optuna params."""
+    out = {}
+    for name, spec in space.items():
+        if isinstance(spec, WidthsSpace):
+            low, high = spec.depth_range
+            depth = int(params.get(f"{name}.depth", low))
+            out[name] = [int(params[f"{name}.{i}"]) for i in range(depth)]
+        elif isinstance(spec, CategoricalSpace):
+            value = params[name]
+            if isinstance(value, str) and not any(isinstance(c, str) for c in spec.choices):
+                value = json.loads(value)
+            out[name] = value
+        else:
+            out[name] = params[name]
+    return out
+
+
+def check_space(kind: str, base_params: dict, tuning: TuningConfig, where: str) -> None:
+    """Every searched name must be a parameter of the estimator (clear error otherwise)."""
+    from karyobench.estimators import build
+
+    estimator = build(kind, base_params, where=where)
+    valid = estimator.get_params(deep=True)
+    unknown = [name for name in tuning.space if name not in valid]
+    if unknown:
+        import difflib
+
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(valid), n=1)
+            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise ConfigError(f"{where}: tuning.space names unknown parameter(s) "
+                          f"{', '.join(hints)} of '{kind}'.")
+
+
+def _check_range(low, high, log):
+    if high < low:
+        raise ValueError(f"high ({high}) must be >= low ({low})")
+    if log and low <= 0:
+        raise ValueError("log scale needs low > 0")
