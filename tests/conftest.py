@@ -139,3 +139,14 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and len(lines) == 1, f"expected one 'error:' line, got:\n{output}"
     return errors[0]
+
+
+@pytest.fixture(scope="session")
+def small_bioimlab(bioimlab_table, tmp_path_factory):
+    """64 real crops (classes 1, 2, 16, 21 of karyotypes 1-8) on a 16 px native canvas."""
+    from karyobench.data import load_dataset
+
+    folder = tmp_path_factory.mktemp("small_bioimlab")
+    manifest = write_subset_manifest(bioimlab_table, folder / "labels.csv",
+                                     karyotypes=range(1, 9), classes=["01", "02", "16", "21"])
+    return load_dataset("manifest", path=manifest, canvas_size=16, cache_dir=folder / "cache")

@@ -54,6 +54,7 @@ def build(kind: str, params: dict | None = None, random_state: int | None = None
                 f"{where}: '{kind}' has no parameter '{key}'.{hint} Settable: {settable}.")
     try:
         estimator.set_params(**(params or {}))
+        _validate_values(estimator)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where}: invalid parameters for '{kind}': {err}") from None
     if random_state is not None:
@@ -62,6 +63,15 @@ def build(kind: str, params: dict | None = None, random_state: int | None = None
         seeded = {k: v for k, v in seeded.items() if k not in (params or {})}
         estimator.set_params(**seeded)
     return estimator
+
+
+def _validate_values(estimator) -> None:
+    """Check parameter values now (scikit-learn would only do it inside ``fit``, after
+    other folds have already trained), for the estimator and each pipeline step."""
+    steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
+    for step in steps:
+        if hasattr(step, "_parameter_constraints") and hasattr(step, "_validate_params"):
+            step._validate_params()
 
 
 def _is_internal(key: str) -> bool:

@@ -66,7 +66,7 @@ def assert_no_group_leak(splits: list[Split], groups: np.ndarray) -> None:
         shared = set(groups[split.train]) & set(groups[split.test])
         if shared:
             raise AssertionError(f"repeat {split.repeat} fold {split.fold}: group(s) "
-                                 f"{sorted(shared)[:5]} in both train and test")
+                                 f"{sorted(map(str, shared))[:5]} in both train and test")
 
 
 def _check_feasible(kind, y, groups, folds, task):

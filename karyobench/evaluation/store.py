@@ -20,8 +20,11 @@ from karyobench.evaluation.fold import FoldJob, FoldResult
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, fsync, then rename: never a half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:  # creating the folder or the temp file fails too (read-only, under a file, full)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise KaryobenchError(f"cannot write '{path}': {err.strerror}.") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

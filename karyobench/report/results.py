@@ -111,7 +111,8 @@ class Results:
         """One line saying how the numbers were obtained (for captions and headers)."""
         pr = self.protocol
         kinds = [split] if split else self.splits
-        described = "; ".join(f"{k}: {SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)
+        runner_descriptions = pr.get("descriptions") or {}
+        described = "; ".join(f"{k}: {runner_descriptions.get(k) or SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)
         return (
             f"{pr.get('n_folds', '?')}-fold CV x {pr.get('n_repeats', '?')} repeat(s), seed "
             f"{pr.get('seed', '?')}; split {described}; group column "

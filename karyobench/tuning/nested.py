@@ -20,6 +20,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -329,6 +331,7 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
 
 
 def _run_trial(study, trial, ctx, log) -> None:
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     with Heartbeat(study._storage, trial._trial_id):
         try:
             value = evaluate_trial(trial, ctx)

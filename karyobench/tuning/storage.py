@@ -73,7 +73,8 @@ def get_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage
         engine_kwargs = {"connect_args": {"timeout": 120}}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        # Workers starting together on an empty database would race creating the schema.
+        with claim_lock(url, "karyobench:schema"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs,
@@ -116,7 +117,6 @@ def claim_lock(url: str, study_name: str):
         import sqlalchemy
 
         url = normalize_url(url)
-
         engine = _ENGINES.get(url)
         if engine is None:
             engine = _ENGINES[url] = sqlalchemy.create_engine(

@@ -53,3 +53,14 @@ def test_missing_folder_and_bad_content(results_dir, tmp_path):
     (copy / "tasks.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
         load_results(copy)
+
+
+def test_runner_split_descriptions_win(results_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(results_dir, copy)
+    protocol = json.loads((copy / "protocol.json").read_text())
+    protocol["descriptions"] = {"group": "5-fold StratifiedGroupKFold by karyotype_id"}
+    (copy / "protocol.json").write_text(json.dumps(protocol))
+    results = load_results(copy)
+    assert "group: 5-fold StratifiedGroupKFold by karyotype_id" in results.protocol_text("group")
+    assert "leaky" in results.protocol_text("image")  # falls back to the built-in wording

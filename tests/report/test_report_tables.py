@@ -164,3 +164,11 @@ def test_repeats_are_pooled_per_repeat(make_results):
     oof = results.oof("group", "pair5", "dcnn")
     per_repeat = [accuracy_score(r["y_true"], r["y_pred"]) for _, r in oof.groupby("repeat")]
     assert row.pooled_accuracy == pytest.approx(np.mean(per_repeat))
+
+
+def test_seed_model_matching_is_narrow():
+    seed = load_seed_reported()
+    assert seed.match_model("svm_linear_pixels") == "svm"
+    assert seed.match_model("DCNN") == "dcnn"
+    assert seed.match_model("svm_rbf_hog") is None
+    assert seed.match_model("rf_hog") is None

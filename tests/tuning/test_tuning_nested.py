@@ -1,0 +1,165 @@
+"""Nested CV: inner splits, job keys, seeded search, pruning, the tune command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from karyobench.errors import ConfigError
+from karyobench.evaluation.fold import FoldJob
+from karyobench.tuning.nested import (evaluate_trial, inner_splits, make_context, search,
+                                      tuning_payload)
+from karyobench.tuning.space import TuningConfig
+
+from .conftest import SVM_TUNING, write_study
+
+
+def toy_data(n_groups=6, per=4, size=12, seed=0):
+    """Three classes of bars, ``per`` images per class and group."""
+    rng = np.random.default_rng(seed)
+    images, labels, groups = [], [], []
+    for g in range(n_groups):
+        for c, label in enumerate("abc"):
+            for _ in range(per):
+                img = rng.random((size, size)).astype(np.float32) * 0.2
+                img[:, 4 * c:4 * c + 3] += 0.8
+                images.append(img)
+                labels.append(label)
+                groups.append(f"g{g}")
+    return np.stack(images), np.array(labels), np.array(groups)
+
+
+def toy_job(tuning: dict | None, groups, storage, kind="svm_linear_pixels", params=None,
+            n=None, fold=0):
+    test = np.flatnonzero(np.isin(groups, ["g0", "g1"]))
+    train = np.flatnonzero(~np.isin(groups, ["g0", "g1"]))
+    return FoldJob(split="group", task="toy", estimator="est", kind=kind,
+                   params=params or {}, repeat=0, fold=fold, seed=1,
+                   classes=("a", "b", "c"), train=train, test=test,
+                   data_fingerprint="toy", tuning=tuning,
+                   train_groups=groups[train] if tuning else None,
+                   storage=storage if tuning else None)
+
+
+def test_inner_splits_are_grouped_and_cover_the_training_set():
+    _, y, groups = toy_data()
+    splits = inner_splits(y, groups, 3, seed=1)
+    assert len(splits) == 3
+    covered = np.sort(np.concatenate([valid for _, valid in splits]))
+    assert np.array_equal(covered, np.arange(len(y)))
+    for train, valid in splits:
+        assert not set(groups[train]) & set(groups[valid])
+    with pytest.raises(ConfigError, match="inner_folds"):
+        inner_splits(y, groups, 7, seed=1)
+
+
+def test_untuned_keys_unchanged_and_tuned_keys_cover_the_search(tmp_path):
+    _, _, groups = toy_data()
+    plain = toy_job(None, groups, None)
+    legacy = FoldJob(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(FoldJob)
+                        if f.name not in ("tuning", "train_groups", "storage")})
+    assert plain.key == legacy.key
+    url = f"sqlite:///{tmp_path}/t.db"
+    config = TuningConfig.model_validate(SVM_TUNING)
+    tuned = toy_job(tuning_payload(config, "s"), groups, url)
+    more = toy_job(tuning_payload(config, "s", n_trials=9), groups, url)
+    other_storage = dataclasses.replace(tuned, storage=f"sqlite:///{tmp_path}/u.db")
+    shuffled = dataclasses.replace(tuned, train_groups=tuned.train_groups[::-1])
+    keys = {plain.key, tuned.key, more.key, other_storage.key, shuffled.key}
+    assert len(keys) == 5
+
+
+def _params_sequence(tmp_path, name, seed):
+    images, labels, groups = toy_data()
+    config = dict(SVM_TUNING, n_trials=5, pruner="none", seed=seed, startup_trials=2)
+    job = toy_job(tuning_payload(TuningConfig.model_validate(config), "seeded"), groups,
+                  f"sqlite:///{tmp_path}/{name}.db")
+    study = search(make_context(job, images, labels), job.storage)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == list(range(5))
+    return [t.params["svc__C"] for t in trials]
+
+
+def test_same_study_and_seed_give_the_same_trial_sequence(tmp_path):
+    first = _params_sequence(tmp_path, "a", seed=3)
+    assert _params_sequence(tmp_path, "b", seed=3) == first
+    assert _params_sequence(tmp_path, "c", seed=4) != first
+
+
+def test_resume_runs_only_missing_trials(tmp_path):
+    images, labels, groups = toy_data()
+    url = f"sqlite:///{tmp_path}/r.db"
+    config = TuningConfig.model_validate(dict(SVM_TUNING, pruner="none"))
+    job = toy_job(tuning_payload(config, "resume", n_trials=3), groups, url)
+    study = search(make_context(job, images, labels), url)
+    first = [(t.number, t.params) for t in study.get_trials()]
+    assert len(first) == 3
+    again = toy_job(tuning_payload(config, "resume", n_trials=5), groups, url)
+    ctx = make_context(again, images, labels)
+    assert ctx.study_name == make_context(job, images, labels).study_name
+    trials = search(ctx, url).get_trials()
+    assert len(trials) == 5 and [(t.number, t.params) for t in trials[:3]] == first
+    assert len(search(ctx, url).get_trials()) == 5  # nothing left to do
+
+
+@pytest.mark.slow
+def test_keras_callback_prunes_a_bad_trial_and_counts_epochs(tmp_path):
+    images, labels, groups = toy_data(per=2)
+    config = TuningConfig.model_validate({
+        "n_trials": 1, "inner_folds": 2, "pruner": "median", "pruner_startup_trials": 1,
+        "warmup_steps": 0,
+        "space": {"learning_rate": {"type": "categorical", "choices": [1.0e-7]}}})
+    params = {"epochs": 3, "batch_size": 16, "padding": "same", "conv_filters": [4],
+              "dense_units": [8]}
+    job = toy_job(tuning_payload(config, "prune"), groups, None, kind="dcnn",
+                  params=params)
+    ctx = make_context(job, images, labels)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(
+        n_startup_trials=1, n_warmup_steps=0))
+    study.add_trial(optuna.trial.create_trial(
+        params={"learning_rate": 1e-7},
+        distributions={"learning_rate": optuna.distributions.CategoricalDistribution(
+            [1e-7])},
+        value=1.0, intermediate_values={s: 1.0 for s in range(6)}))
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned):
+        evaluate_trial(trial, ctx)
+    attrs = study.trials[-1].user_attrs
+    assert attrs["epochs_trained"] == 1 and attrs["epochs_planned"] == 6
+
+
+def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, capsys):
+    from karyobench.tuning.command import tune_command
+
+    study = write_study(tmp_path, tiny_manifest, [
+        {"kind": "svm_linear_pixels", "name": "svm"},
+        {"kind": "svm_linear_pixels", "name": "svm_tuned", "tuning": SVM_TUNING}])
+    out = tmp_path / "out"
+    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out)
+    folds = pd.read_parquet(out / "folds.parquet")
+    assert set(folds.estimator) == {"svm", "svm_tuned"} and len(folds) == 4
+    table = pd.read_csv(out / "tuning" / "best_params.csv")
+    assert list(table.fold) == [0, 1] and (table.n_trials == 4).all()
+    assert {"inner_best", "outer", "gap", "svc__C", "n_pruned"} <= set(table.columns)
+    tuned = folds[folds.estimator == "svm_tuned"].sort_values("fold")
+    assert np.allclose(tuned.accuracy.to_numpy(), table.outer.to_numpy())
+    assert (out / "tuning" / "best_params.md").is_file()
+    assert list((out / "tuning").glob("*.history.png"))
+    records = [json.loads(p.read_text()) for p in (out / "tuning" / "folds").glob("*.json")]
+    assert all(r["n_trials"] == 4 and r["best_params"]["svc__C"] > 0 for r in records)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'tuning.sqlite3'}")
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    assert len(names) == 2 and all(n.startswith("tiny.three.svm_tuned.group.") for n in names)
+    capsys.readouterr()
+    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out)
+    assert "4 folds (4 reused)" in capsys.readouterr().err
+    for name in names:
+        trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+        assert len(trials) == 4
+        assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
