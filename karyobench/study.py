@@ -156,7 +156,13 @@ def load_study(path: Path | str) -> Study:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ConfigError(f"{path}: YAML syntax error at {where}: {err.problem}.") from None
+        context = ""
+        if err.context and err.context_mark is not None and err.context_mark != mark:
+            start = err.context_mark
+            context = (f" ({err.context} started at line {start.line + 1}, column "
+                       f"{start.column + 1})")
+        raise ConfigError(f"{path}: YAML syntax error at {where}: {err.problem}"
+                          f"{context}.") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}).") from None
     if not isinstance(raw, dict):

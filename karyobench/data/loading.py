@@ -84,7 +84,9 @@ def _decode(table, polarity, canvas_mode, canvas_size, on_bad_image):
                 raise
             skipped.append((path, str(err)))
     if not crops:
-        raise DataError("no readable images in the dataset.")
+        first = f", e.g. {skipped[0][1].split('; ')[0]}" if skipped else ""
+        raise DataError(f"no readable images in the dataset: all {len(table)} file(s) were "
+                        f"unreadable{first}.")
     crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
     scale = native_scale(crop_sizes, canvas_size) if canvas_mode == "native" else None
     images = np.stack([place_on_canvas(c, canvas_size, scale) for c in crops])

@@ -1,4 +1,8 @@
-"""Classical baselines on pixels or HOG; all preprocessing sits inside the pipeline."""
+"""Classical baselines on pixels or HOG; all preprocessing sits inside the pipeline.
+
+HOG features are cached on disk (``memory="auto"``: ``<karyobench cache>/features``), keyed
+by pixels and HOG parameters, so folds, estimators and re-runs never recompute them.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,13 @@ def svm_linear_pixels():
 
 @register("svm_rbf_hog", "RBF SVC on standardised HOG features")
 def svm_rbf_hog():
-    return Pipeline([("hog", HOGFeatures()), ("scale", StandardScaler()),
+    return Pipeline([("hog", HOGFeatures(memory="auto")), ("scale", StandardScaler()),
                      ("svc", SVC(kernel="rbf", C=10.0, gamma="scale"))])
 
 
 @register("rf_hog", "random forest (500 trees) on HOG features")
 def rf_hog():
-    return Pipeline([("hog", HOGFeatures()),
+    return Pipeline([("hog", HOGFeatures(memory="auto")),
                      ("rf", RandomForestClassifier(n_estimators=500, n_jobs=1))])
 
 

@@ -38,11 +38,29 @@ def _hog_batch(X, orientations, pixels_per_cell, cells_per_block):
     ]).astype(np.float32)
 
 
+def feature_cache_dir():
+    """Default HOG cache: ``<karyobench cache>/features`` (``KARYOBENCH_CACHE``)."""
+    from karyobench.data.loading import default_cache_dir
+
+    return default_cache_dir() / "features"
+
+
+def _memory(memory):
+    """``None``: no cache; ``"auto"``: :func:`feature_cache_dir`; else a path/Memory."""
+    if memory is None or isinstance(memory, Memory):
+        return memory
+    if memory == "auto":
+        memory = feature_cache_dir()
+    return Memory(str(memory), verbose=0)
+
+
 class HOGFeatures(TransformerMixin, BaseEstimator):
     """Histogram-of-oriented-gradients descriptor per image (scikit-image).
 
-    ``memory`` (a joblib cache directory) avoids recomputing the same features for the
-    same images and parameters across folds, estimators and re-runs.
+    ``memory`` (a joblib cache directory, or ``"auto"`` for :func:`feature_cache_dir`)
+    avoids recomputing the same features for the same images and parameters across
+    folds, estimators, tuning trials and re-runs: the cache key is a hash of the pixels
+    and the HOG parameters, so it never serves stale features.
     """
 
     def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
@@ -59,7 +77,8 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X):
         X = _as_images(X)
         compute = _hog_batch
-        if self.memory is not None:
-            compute = Memory(self.memory, verbose=0).cache(_hog_batch)
+        memory = _memory(self.memory)
+        if memory is not None:
+            compute = memory.cache(_hog_batch)
         return compute(X, int(self.orientations), tuple(self.pixels_per_cell),
                        tuple(self.cells_per_block))

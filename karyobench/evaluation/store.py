@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from karyobench.atomic import write_bytes as atomic_write_bytes  # noqa: F401 (re-export)
+from karyobench.atomic import write_parquet as atomic_write_parquet
+from karyobench.atomic import write_text as atomic_write_text
 from karyobench.errors import KaryobenchError
 from karyobench.evaluation.fold import FoldJob, FoldResult
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path``, fsync, then rename: never a half file."""
-    path = Path(path)
-    try:  # creating the folder or the temp file fails too (read-only, under a file, full)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise KaryobenchError(f"cannot write '{path}': {err.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        if err.errno == errno.ENOSPC:
-            raise KaryobenchError(f"disk full while writing '{path}'; free space and re-run "
-                                  "the same command: finished folds are kept.") from None
-        raise KaryobenchError(f"cannot write '{path}': {err.strerror}.") from None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 class ResultsStore:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from karyobench.errors import DataError
 
-from . import atomic
+from karyobench import atomic
 from .html_page import build_html
 from .render import Section, Table, best_mask, fmt, fmt_mean_std, table_markdown
 from .results import Results, load_results

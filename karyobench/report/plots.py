@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from sklearn.metrics import confusion_matrix, roc_curve
 
-from . import atomic
+from karyobench import atomic
 from .results import Results
 from .scores import per_class_scores
 

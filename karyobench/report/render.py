@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from karyobench import atomic
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import atomic
+from karyobench import atomic
 from .html_page import build_html
 from .plots import all_figures
 from .render import Table, write_table

@@ -277,8 +277,8 @@ def reap_running(study: optuna.Study) -> int:
     n = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         try:
+            study._storage.set_trial_user_attr(trial._trial_id, "reaped", True)
             if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                study._storage.set_trial_user_attr(trial._trial_id, "reaped", True)
                 n += 1
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
@@ -309,10 +309,11 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
             trials = study.get_trials(deepcopy=False)
             active = sum(t.state in ACTIVE for t in trials)
             running = sum(t.state == TrialState.RUNNING for t in trials)
-            failed = sum(t.state == TrialState.FAIL and not t.user_attrs.get("reaped")
-                         for t in trials)
+            # objective errors (not trials of killed or crashed workers) cap the retries
+            errors = [t for t in trials if t.state == TrialState.FAIL and "error" in t.user_attrs]
+            failed = len(errors)
             if failed >= max_failures:
-                last = [t for t in trials if t.state == TrialState.FAIL][-1]
+                last = errors[-1]
                 raise KaryobenchError(
                     f"{ctx.where}: {failed} tuning trials failed in Optuna study "
                     f"'{ctx.study_name}'; last error: {last.user_attrs.get('error', '?')}")
@@ -321,6 +322,8 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "heartbeat ... with optimize"
                     trial = study.ask()
+                if getattr(study._storage, "get_heartbeat_interval", lambda: None)():
+                    study._storage.record_heartbeat(trial._trial_id)  # alive from birth
         if trial is None:
             if wait_for_running and running:
                 time.sleep(POLL_SECONDS)

@@ -141,6 +141,7 @@ def _study_plots(records, storage_url, folder: Path) -> list[Path]:
             warnings.simplefilter("ignore")  # optuna's matplotlib API is "experimental"
             try:
                 ax = ovm.plot_optimization_history(study)
+                ax.set_title(f"optimisation history: {stem}", fontsize=9)
                 path = folder / f"{stem}.history.png"
                 ax.figure.savefig(path, dpi=110, bbox_inches="tight")
                 plt.close(ax.figure)
@@ -161,6 +162,7 @@ def _study_plots(records, storage_url, folder: Path) -> list[Path]:
                                         "importance": float(value)})
             try:
                 ax = ovm.plot_param_importances(study)
+                ax.set_title(f"parameter importances: {stem}", fontsize=9)
                 path = folder / f"{stem}.importances.png"
                 ax.figure.savefig(path, dpi=110, bbox_inches="tight")
                 plt.close(ax.figure)

@@ -115,7 +115,7 @@ def _complete_trials(db: Path) -> int:
 
 @pytest.mark.slow
 def test_sqlite_study_resumes_after_kill_9(tmp_path, tiny_manifest, monkeypatch):
-    n_trials = 3
+    n_trials = 2
     tuning = {"n_trials": n_trials, "inner_folds": 2, "pruner": "none", "startup_trials": 2,
               "space": {"dense_units": {"type": "widths", "depth": [1, 2], "low": 4,
                                         "high": 16, "log": True},

@@ -1,0 +1,122 @@
+"""DCNN training probes shared by the benchmarks; also a CLI for settings that TensorFlow
+reads only at import time (oneDNN), so they must be measured in a fresh process:
+
+    python benchmarks/_dcnn_probe.py --px 64 --n 256 --epochs 3 [--jit] [--bare]
+
+prints one JSON line ``{"images_per_second": ..., "flops_per_image": ..., ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def seed_data(px: int, n: int, n_classes: int = 24, seed: int = 0):
+    """``n`` random ``px`` x ``px`` grey images with balanced string labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, px, px), dtype=np.float32)
+    y = np.array([f"{i % n_classes + 1:02d}" for i in range(n)])
+    return X, y
+
+
+def epoch_timer():
+    """A Keras callback recording the wall clock at each epoch end."""
+    from karyobench._tf import keras_module
+
+    keras = keras_module()
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_begin(self, logs=None):
+            self.ends = [time.perf_counter()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(time.perf_counter())
+
+        def steady_seconds(self) -> float:
+            """Seconds for the epochs after the first (tracing/warm-up excluded)."""
+            return self.ends[-1] - self.ends[1]
+
+    return EpochTimer()
+
+
+def jit_classifier():
+    """``DCNNClassifier`` compiled with XLA (``jit_compile=True``), for comparison."""
+    from karyobench.estimators.dcnn import DCNNClassifier
+
+    class JitDCNN(DCNNClassifier):
+        def _keras_build_fn(self, meta, compile_kwargs):
+            model = super()._keras_build_fn(meta, compile_kwargs)
+            model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=True)
+            return model
+
+    return JitDCNN
+
+
+def harness_fit(X, y, epochs: int, *, jit: bool = False, random_state: int = 0):
+    """Train the seed DCNN through karyobench; returns (classifier, timer, wall s)."""
+    from karyobench.estimators.dcnn import DCNNClassifier
+
+    cls = jit_classifier() if jit else DCNNClassifier
+    timer = epoch_timer()
+    clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer])
+    start = time.perf_counter()
+    clf.fit(X, y)
+    return clf, timer, time.perf_counter() - start
+
+
+def bare_fit(template, X, y, epochs: int, batch_size: int = 64):
+    """The same architecture as plain Keras ``fit`` on the same arrays (numpy in).
+
+    Seeded with op determinism on, exactly as scikeras does for ``random_state``.
+    """
+    from scikeras.utils.random_state import tensorflow_random_state
+
+    from karyobench._tf import keras_module
+
+    keras = keras_module()
+    timer = epoch_timer()
+    with tensorflow_random_state(0):
+        return _bare_fit(keras, timer, template, X, y, epochs, batch_size)
+
+
+def _bare_fit(keras, timer, template, X, y, epochs, batch_size):
+    start = time.perf_counter()
+    model = keras.models.clone_model(template)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                  loss="sparse_categorical_crossentropy")
+    codes = np.unique(y, return_inverse=True)[1]
+    model.fit(X[..., np.newaxis], codes, batch_size=batch_size, epochs=epochs,
+              shuffle=True, verbose=0, callbacks=[timer])
+    return model, timer, time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--px", type=int, default=64)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--jit", action="store_true")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conftest import training_flops_per_image
+
+    X, y = seed_data(args.px, args.n)
+    clf, timer, wall = harness_fit(X, y, args.epochs, jit=args.jit)
+    ips = args.n * (args.epochs - 1) / timer.steady_seconds()
+    print(json.dumps(dict(images_per_second=ips, wall_seconds=wall,
+                          flops_per_image=training_flops_per_image(clf.model_),
+                          onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Seed-DCNN training speed: matmul peak, throughput per canvas size, harness overhead,
+and the TensorFlow settings tried in docs/performance.md (oneDNN, XLA)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _dcnn_probe import bare_fit, harness_fit, seed_data
+from conftest import FIGURES, note, training_flops_per_image
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_matmul_peak_numpy(benchmark, peak_flops):
+    n = 1024
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    benchmark.pedantic(lambda: a @ b, rounds=5, iterations=1, warmup_rounds=1)
+    flops = 2 * n**3 / benchmark.stats.stats.min
+    FIGURES["peak_flops"] = max(peak_flops, flops)
+    note(benchmark, gflops=flops / 1e9, peak_gflops=FIGURES["peak_flops"] / 1e9)
+
+
+def test_matmul_peak_tensorflow(benchmark, peak_flops):
+    from karyobench._tf import keras_module
+
+    keras_module()
+    import tensorflow as tf
+
+    n = 1024
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.random((n, n), dtype=np.float32))
+    b = tf.constant(rng.random((n, n), dtype=np.float32))
+    run = lambda: tf.linalg.matmul(a, b).numpy()  # noqa: E731
+    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    flops = 2 * n**3 / benchmark.stats.stats.min
+    FIGURES["peak_flops"] = max(peak_flops, flops)
+    note(benchmark, gflops=flops / 1e9, peak_gflops=FIGURES["peak_flops"] / 1e9)
+
+
+@pytest.mark.parametrize("px", [64, 96, 128])
+def test_dcnn_training_throughput(benchmark, peak_flops, px):
+    """Images/s of the seed DCNN through the harness (epochs after the first)."""
+    n, epochs = 256, 3
+    X, y = seed_data(px, n)
+    timers = []
+
+    def fit():
+        clf, timer, _ = harness_fit(X, y, epochs)
+        timers.append((clf, timer))
+
+    benchmark.pedantic(fit, rounds=1, iterations=1)
+    clf, timer = timers[-1]
+    ips = n * (epochs - 1) / timer.steady_seconds()
+    flops = training_flops_per_image(clf.model_)
+    note(benchmark, px=px, images=n, epochs=epochs, images_per_second=ips,
+         gflop_per_image=flops / 1e9, achieved_gflops=ips * flops / 1e9,
+         peak_gflops=peak_flops / 1e9, fraction_of_peak=ips * flops / peak_flops)
+
+
+def test_harness_overhead_vs_bare_keras(benchmark):
+    """Wall time of DCNNClassifier.fit vs the same model as plain Keras fit (target 1.05x)."""
+    n, epochs, px = 384, 3, 64
+    X, y = seed_data(px, n)
+    template, _, _ = harness_fit(X[:64], y[:64], 1)
+    harness, bare = [], []
+    for _ in range(2):  # interleaved, best of 2: the load drifts between runs
+        _, h_timer, h_wall = harness_fit(X, y, epochs)
+        harness.append((h_wall, h_timer.steady_seconds()))
+        _, b_timer, b_wall = bare_fit(template.model_, X, y, epochs)
+        bare.append((b_wall, b_timer.steady_seconds()))
+    benchmark.pedantic(lambda: harness_fit(X, y, epochs), rounds=1, iterations=1)
+    h_wall = min(min(w for w, _ in harness), benchmark.stats.stats.min)
+    b_wall = min(w for w, _ in bare)
+    h_epoch, b_epoch = min(s for _, s in harness), min(s for _, s in bare)
+    note(benchmark, harness_wall_s=h_wall, bare_keras_wall_s=b_wall,
+         overhead_ratio_wall=h_wall / b_wall, overhead_ratio_steady=h_epoch / b_epoch,
+         harness_images_per_second=n * (epochs - 1) / h_epoch,
+         bare_images_per_second=n * (epochs - 1) / b_epoch)
+    assert h_wall / b_wall < 1.5, "the harness is far slower than bare Keras"
+
+
+def _probe(env_overrides: dict, *args: str) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_overrides)
+    done = subprocess.run([sys.executable, str(HERE / "_dcnn_probe.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_tensorflow_settings(benchmark):
+    """oneDNN on/off and XLA, each in a fresh process (TF reads oneDNN at import)."""
+    args = ("--px", "64", "--n", "256", "--epochs", "3")
+    results = {}
+
+    def run():
+        results["default"] = _probe({}, *args)
+        results["onednn_off"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "0"}, *args)
+        results["onednn_on"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "1"}, *args)
+        results["onednn_on_xla"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "1"}, *args, "--jit")
+        results["onednn_off_xla"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "0"}, *args, "--jit")
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    ips = {k: v["images_per_second"] for k, v in results.items()}
+    note(benchmark, **{f"{k}_images_per_second": v for k, v in ips.items()},
+         onednn_speedup=ips["onednn_on"] / ips["onednn_off"],
+         xla_speedup_onednn_on=ips["onednn_on_xla"] / ips["onednn_on"],
+         xla_speedup_onednn_off=ips["onednn_off_xla"] / ips["onednn_off"])
