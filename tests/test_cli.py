@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -143,10 +144,15 @@ def test_changed_study_recomputes_only_what_changed(main_run, tmp_path):
     study = main_study()
     study["estimators"][1]["params"] = {"svc__C": 0.5}  # the SVM changes, the DCNN does not
     path = write_yaml(tmp_path / "changed.yaml", study)
-    result = run_ok(path, main_run["out"], main_run["cache"])
+    out = tmp_path / "out"
+    shutil.copytree(main_run["out"], out)  # leave the reference run untouched
+    result = run_ok(path, out, main_run["cache"])
     assert "6 folds (3 reused)" in result.stderr
-    folds = pd.read_parquet(main_run["out"] / "folds.parquet")
+    folds = pd.read_parquet(out / "folds.parquet")
     assert len(folds) == 6  # stale folds of the old SVM are not mixed in
+    old = fold_metrics(main_run["out"])
+    dcnn = folds["estimator"] == "dcnn"
+    pd.testing.assert_frame_equal(folds[dcnn].drop(columns=TIMING), old[dcnn])
 
 
 def test_kill_and_resume_matches_uninterrupted_run(main_run, tmp_path):

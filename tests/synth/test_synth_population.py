@@ -155,7 +155,7 @@ def test_karyogram_png_is_written_and_non_trivial(tmp_path):
     out = draw_karyogram(SynthConfig(**SMALL), tmp_path / "k" / "karyogram.png")
     image = np.asarray(Image.open(out).convert("L"))
     assert image.shape[0] > 300 and image.shape[1] > 300
-    assert image.std() > 10 and (image < 100).mean() > 0.01
+    assert image.std() > 10 and (image < 150).mean() > 0.01  # dark chromosomes drawn
     with pytest.raises(ConfigError, match="no patient"):
         draw_karyogram(SynthConfig(**SMALL), tmp_path / "x.png", patient="Z999")
 

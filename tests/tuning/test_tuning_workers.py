@@ -163,3 +163,30 @@ def test_sqlite_study_resumes_after_kill_9(tmp_path, tiny_manifest, monkeypatch)
             kept = {t.number: t.params for t in complete if t.number in before}
             assert kept == before  # the trials of the killed run are kept, not redone
     assert (out / "tuning" / "best_params.csv").is_file()
+
+
+@pytest.mark.slow
+def test_tune_command_with_two_workers_on_postgres(postgres_url, tmp_path, tiny_manifest,
+                                                   monkeypatch):
+    tuning = {"n_trials": 6, "inner_folds": 2, "pruner": "median", "startup_trials": 3,
+              "space": {"svc__C": {"type": "float", "low": 1.0e-3, "high": 10.0,
+                                   "log": True}}}
+    name = f"cmd{os.getpid()}{int(time.time())}"
+    study = write_study(tmp_path, tiny_manifest,
+                        [{"kind": "svm_linear_pixels", "name": "svm"},
+                         {"kind": "svm_linear_pixels", "name": "svm_tuned",
+                          "tuning": tuning}], name=name)
+    cache = tmp_path / "cache"
+    _preload(study, cache, monkeypatch)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "karyobench.tuning.command", str(study),
+                          "--storage", postgres_url, "--workers", "2", "--out", str(out)],
+                         env=_env(cache), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "starting 2 search workers" in run.stderr
+    import pandas as pd
+
+    table = pd.read_csv(out / "tuning" / "best_params.csv")
+    assert len(table) == 2 and (table.n_trials == 6).all()
+    assert len(pd.read_parquet(out / "folds.parquet")) == 4
+    assert not (out / "tuning.sqlite3").exists()  # everything went to PostgreSQL
