@@ -134,6 +134,18 @@ def _register_synth():
 _register_synth()
 
 
+def _register_tune():
+    try:
+        from karyobench.tuning.command import tune_command
+    except ImportError:
+        return
+    app.command("tune", help="Nested-CV Optuna tuning of the study's estimators[].tuning "
+                "blocks; --storage URL and --workers K share one Optuna study.")(tune_command)
+
+
+_register_tune()
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

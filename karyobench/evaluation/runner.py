@@ -96,7 +96,8 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
 
 def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               workers: int | None = None, scheduler: str | None = None,
-              cache_dir: Path | None = None, progress=None) -> RunSummary:
+              cache_dir: Path | None = None, progress=None,
+              tuning_storage: str | None = None) -> RunSummary:
     started = time.perf_counter()
     store = ResultsStore(out_dir)
     with store.lock():
@@ -104,6 +105,14 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         jobs, protocols, task_info = plan_jobs(study, dataset)
         group_column = group_column_of(study, dataset)
         groups = dataset.groups.get(group_column) if group_column else None
+        tuning_url = None
+        if any(e.tuning for e in study.estimators):
+            from karyobench.tuning.nested import attach_tuning, check_tuning
+            from karyobench.tuning.storage import default_storage_url
+
+            check_tuning(study)
+            tuning_url = tuning_storage or default_storage_url(out_dir)
+            jobs = attach_tuning(jobs, study, groups, tuning_url)
         _write_metadata(store, study, dataset, protocols, task_info, group_column)
         pending = [job for job in jobs if not store.has(job)]
         n_reused = len(jobs) - len(pending)
@@ -118,9 +127,17 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         for result in execute(calls, workers=workers or study.execution.workers,
                               scheduler=scheduler or study.execution.scheduler):
             store.save(result, dataset.paths, groups, labels_by_task[result.job.task])
+            if result.extra.get("tuning"):
+                from karyobench.tuning.outputs import save_fold_record
+
+                save_fold_record(store.root, result.job, result)
             if progress:
                 progress.advance(result)
         folds, _ = store.assemble(jobs)
+        if tuning_url:
+            from karyobench.tuning.outputs import write_tuning_outputs
+
+            write_tuning_outputs(store.root, tuning_url, keys=[j.key for j in jobs if j.tuning])
         wall = time.perf_counter() - started
         environment = describe_environment()
         environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,

@@ -77,6 +77,11 @@ class ResultsStore:
         atomic_write_parquet(self.jobs_dir / f"{job.key}.parquet", frame)
         record = dict(result.metrics, n_train=int(len(job.train)), n_test=int(len(job.test)),
                       fit_seconds=result.fit_seconds, predict_seconds=result.predict_seconds)
+        tuning = result.extra.get("tuning")
+        if tuning:
+            record.update({f"tuning_{k}": v for k, v in tuning.items()
+                           if v is None or isinstance(v, (int, float, str))})
+            record["tuning_best_params"] = json.dumps(tuning["best_params"])
         atomic_write_text(self.jobs_dir / f"{job.key}.json", json.dumps(record, indent=1))
 
     def load(self, job: FoldJob) -> tuple[dict, pd.DataFrame]:
