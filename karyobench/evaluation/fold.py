@@ -72,7 +72,13 @@ def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult
         from karyobench.tuning.nested import tune_fold
 
         return tune_fold(job, images, labels)
-    estimator = build(job.kind, job.params, random_state=job.seed,
+    return fit_and_score(job, job.params, images, labels)[0]
+
+
+def fit_and_score(job: FoldJob, params: dict, images: np.ndarray,
+                  labels: np.ndarray) -> tuple[FoldResult, object]:
+    """Fit ``job.kind`` with ``params`` on the training rows, score the test rows."""
+    estimator = build(job.kind, params, random_state=job.seed,
                       where=f"estimator '{job.estimator}'")
     start = time.perf_counter()
     estimator.fit(images[job.train], labels[job.train])
@@ -82,7 +88,7 @@ def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult
     proba = class_scores(estimator, images[job.test], list(job.classes))
     predict_seconds = time.perf_counter() - start
     metrics = fold_metrics(labels[job.test], y_pred, proba, list(job.classes))
-    return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds)
+    return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds), estimator
 
 
 def class_scores(estimator, X, classes: list[str]) -> np.ndarray:

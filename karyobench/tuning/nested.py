@@ -33,8 +33,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from karyobench.errors import ConfigError, KaryobenchError
 from karyobench.estimators import build
-from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores
-from karyobench.evaluation.metrics import fold_metrics
+from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
 from karyobench.tuning.scoring import score
 from karyobench.tuning.space import TuningConfig, params_from_optuna, suggest_params
 from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, redact
@@ -394,16 +393,8 @@ def tune_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray, *, log=None,
     study = search(ctx, storage_url, wait_for_running=True, reap=reap, log=log)
     summary = summarize(study, ctx)
     params = {**job.params, **summary["best_params"]}
-    estimator = build(job.kind, params, random_state=job.seed,
-                      where=f"estimator '{job.estimator}'")
-    start = time.perf_counter()
-    estimator.fit(images[job.train], labels[job.train])
-    refit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    y_pred = np.asarray(estimator.predict(images[job.test])).astype(str)
-    proba = class_scores(estimator, images[job.test], list(job.classes))
-    predict_seconds = time.perf_counter() - start
-    metrics = fold_metrics(labels[job.test], y_pred, proba, list(job.classes))
+    scored, estimator = fit_and_score(job, params, images, labels)
+    metrics, refit_seconds = scored.metrics, scored.fit_seconds
     history = getattr(estimator, "history_", None)
     refit_epochs = len(history.get("loss", [])) if history else None
     outer = float(metrics[ctx.config.metric])
@@ -415,5 +406,5 @@ def tune_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray, *, log=None,
     if refit_epochs:
         summary["epochs_trained"] += refit_epochs
     fit_seconds = summary["search_seconds"] + refit_seconds  # the tuned model's true cost
-    return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds,
-                      extra={"tuning": summary})
+    return FoldResult(job, metrics, scored.y_pred, scored.proba, fit_seconds,
+                      scored.predict_seconds, extra={"tuning": summary})
