@@ -8,6 +8,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+from karyobench._tf import numerics_flags
+
 PACKAGES = ("karyobench", "numpy", "pandas", "scikit-learn", "scikit-image", "scipy",
             "tensorflow-cpu", "tensorflow", "keras", "scikeras", "optuna", "pillow")
 
@@ -25,6 +27,7 @@ def describe_environment() -> dict:
         "cpu_count": os.cpu_count(),
         "packages": versions,
         "git_revision": _git_revision(),
+        "tensorflow_flags": numerics_flags(),
         "command": " ".join(sys.argv),
     }
 

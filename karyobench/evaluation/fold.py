@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, softmax
 
+from karyobench._tf import numerics_flags
 from karyobench.estimators import build
 from karyobench.evaluation.metrics import fold_metrics
+
+
+TENSORFLOW_KINDS = {"dcnn"}  # kinds whose results depend on TF numerics flags
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class FoldJob:
     def key(self) -> str:
         spec = dict(split=self.split, task=self.task, kind=self.kind, params=self.params,
                     repeat=self.repeat, fold=self.fold, seed=self.seed,
-                    classes=list(self.classes), data=self.data_fingerprint)
+                    classes=list(self.classes), data=self.data_fingerprint,
+                    numerics=numerics_flags() if self.kind in TENSORFLOW_KINDS else None)
         if self.tuning is not None:  # untuned keys stay as they were
             spec.update(tuning=self.tuning, storage=self.storage)
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())

@@ -143,7 +143,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,
                            folds_computed=len(pending), backend=backend_name)
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
-        _write_report(store.root)
+        if pending or not (store.root / "report.html").is_file():
+            _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None)
 
