@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               cache_dir: Path | None = None, progress=None,
               tuning_storage: str | None = None) -> RunSummary:
     started = time.perf_counter()
+    if cache_dir is not None:  # feature caches (HOG) and worker processes follow it too
+        os.environ["KARYOBENCH_CACHE"] = str(Path(cache_dir).resolve())
     store = ResultsStore(out_dir)
     with store.lock():
         dataset = load_study_dataset(study, cache_dir)
