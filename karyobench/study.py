@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,15 +77,38 @@ class TaskConfig(_Strict):
     relabel: dict[str, str] = Field(default_factory=dict,
                                     description="map dataset labels to task labels first")
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _numbers_are_labels(cls, value):
+        """YAML reads ``classes: [1, 2, X]`` as ints; chromosome numbers are labels."""
+        if isinstance(value, list):
+            return [_label_text(v) for v in value]
+        return value
+
+    @field_validator("relabel", mode="before")
+    @classmethod
+    def _relabel_numbers(cls, value):
+        if isinstance(value, dict):
+            return {_label_text(k): _label_text(v) for k, v in value.items()}
+        return value
+
     @field_validator("classes")
     @classmethod
     def _two_classes(cls, value):
         if isinstance(value, list):
             if len(value) < 2:
                 raise ValueError("a task needs at least two classes")
-            if len(set(value)) != len(value):
-                raise ValueError("classes must be unique")
+            canonical = [v.strip().lstrip("0") or "0" if v.strip().isdigit() else v.strip()
+                         for v in value]
+            if len(set(canonical)) != len(canonical):
+                raise ValueError("classes must be unique ('01' and '1' are the same class)")
         return value
+
+
+def _label_text(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 class EstimatorConfig(_Strict):
@@ -149,10 +173,17 @@ class Study(_Strict):
 def load_study(path: Path | str) -> Study:
     """Parse and validate a study file; every problem is a ConfigError naming the field."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"study file '{path}' is a folder; give the study's YAML file.")
     if not path.is_file():
         raise ConfigError(f"study file '{path}' does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the study "
+                          "file as UTF-8.") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -188,7 +219,9 @@ def parse_study(raw: dict, source: Path | str = "<study>") -> Study:
 def _explain(err: ValidationError, source) -> str:
     lines = []
     for problem in err.errors():
-        loc = ".".join(str(p) for p in problem["loc"])
+        # drop pydantic's union-branch tags ('list[str]', "literal['all', ...]")
+        loc = ".".join(str(p) for p in problem["loc"]
+                       if not re.match(r"^[a-z_]+\[", str(p)))
         if problem["type"] == "extra_forbidden":
             parent = _model_at(Study, problem["loc"][:-1])
             key = str(problem["loc"][-1])
@@ -204,7 +237,7 @@ def _explain(err: ValidationError, source) -> str:
             shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"'{loc}' = {shown}: {message}.")
-    return f"{source}: " + " ".join(lines)
+    return f"{source}: " + " ".join(dict.fromkeys(lines))
 
 
 def _model_at(model, loc):

@@ -138,3 +138,35 @@ def test_example_yaml_roundtrip_equals(tmp_path):
     raw = yaml.safe_load((REPO / "studies" / "bioimlab_normal24.yaml").read_text())
     raw["dataset"]["path"] = str(tmp_path / "labels.csv")
     assert parse_study(raw).dataset.path == tmp_path / "labels.csv"
+
+
+def test_numeric_class_labels_are_accepted_as_text():
+    study = parse_study(with_(tasks=[{"name": "t", "classes": [1, 2, "X"],
+                                      "relabel": {5: "five"}}]))
+    assert study.tasks[0].classes == ["1", "2", "X"]
+    assert study.tasks[0].relabel == {"5": "five"}
+
+
+def test_same_class_twice_under_two_spellings():
+    with pytest.raises(ConfigError, match=r"'01' and '1' are the same class"):
+        parse_study(with_(tasks=[{"name": "t", "classes": [1, "01"]}]))
+
+
+def test_union_branch_tags_are_not_shown():
+    with pytest.raises(ConfigError) as info:
+        parse_study(with_(tasks=[{"name": "t", "classes": 5}]))
+    message = str(info.value)
+    assert "'tasks.0.classes' = 5" in message
+    assert "list[str]" not in message and "literal[" not in message
+
+
+def test_study_file_not_utf8(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 6\)"):
+        load_study(path)
+
+
+def test_study_path_is_a_folder(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder; give the study's YAML file"):
+        load_study(tmp_path)

@@ -42,9 +42,6 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     else:
         images, crop_sizes, kept, skipped = _decode(table, polarity, canvas_mode,
                                                     int(canvas_size), on_bad_image)
-        # The cache stores float16: return exactly what a cached load returns, or the
-        # first run's data fingerprint (and so every fold key) differs from a re-run's.
-        images = images.astype(np.float16).astype(np.float32)
         _write_cache(cache_file, images, crop_sizes, kept, skipped)
     table = table.iloc[kept].reset_index(drop=True)
     groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}

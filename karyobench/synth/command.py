@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from karyobench.errors import ConfigError
-from karyobench.synth.karyogram import draw_karyogram
+from karyobench.synth.karyogram import draw_karyogram, draw_pairs
 from karyobench.synth.population import SEED_ABNORMALITIES, AbnormalityCount, SynthConfig, write_dataset
 
 _DEFAULTS = SynthConfig.model_fields
@@ -28,7 +28,7 @@ def synth_command(
     ),
     seed: int = typer.Option(_DEFAULTS["seed"].default, "--seed", help="Same seed, same images, byte for byte."),
     look: str = typer.Option(_DEFAULTS["look"].default, "--look", help="gband (dark bands on white) or qband (fluorescence)."),
-    preview: Optional[Path] = typer.Option(None, "--preview", help="karyogram.png"),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="karyogram.png: one cell as a karyogram, plus <name>_pairs.png with every abnormal/normal pair."),
 ) -> None:
     """Generate synthetic G-banded chromosome crops with patient and cell groups."""
     config = build_config(patients, cells_per_patient, abnormal, seed, look)
@@ -36,6 +36,9 @@ def synth_command(
     typer.echo(f"wrote {manifest}")
     if preview is not None:
         typer.echo(f"wrote {draw_karyogram(config, preview)}")
+        if config.abnormalities:
+            pairs = preview.with_name(f"{preview.stem}_pairs{preview.suffix or '.png'}")
+            typer.echo(f"wrote {draw_pairs(config, pairs)}")
 
 
 def build_config(patients: int, cells_per_patient: int, abnormal: list[str] | None, seed: int, look: str) -> SynthConfig:

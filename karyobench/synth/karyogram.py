@@ -68,6 +68,52 @@ def draw_karyogram(config: SynthConfig, out_png: Path | str, patient: str | None
     return out
 
 
+def draw_pairs(config: SynthConfig, out_png: Path | str) -> Path:
+    """Each abnormality beside its normal homologue, from one cell of its first carrier.
+
+    The karyogram shows one cell (so one abnormality); this gallery shows every pair a
+    study's binary tasks compare, side by side at true relative scale.
+    """
+    carriers = {}
+    for patient in plan_patients(config):
+        if patient.abnormality and patient.abnormality not in carriers:
+            carriers[patient.abnormality] = patient
+    if not carriers:
+        raise ConfigError("the configuration has no abnormalities to draw as pairs")
+    pieces = []
+    for text, patient in carriers.items():
+        drawn = render_cell(config, patient, 0, whole=False, upright=True)
+        normal = [im for im, row in drawn if row["label"] == row["chromosome"]]
+        abnormal = [im for im, row in drawn if row["label"] != row["chromosome"]]
+        pieces.append((f"{drawn[0][1]['chromosome']} | {text}", normal[:1] + abnormal[:1]))
+    background = int(np.median(np.concatenate([im[0] for _, ims in pieces for im in ims])))
+    height = max(im.shape[0] for _, ims in pieces for im in ims) + 12
+    x, placed, captions = _GROUP_GAP_PX, [], []
+    for caption, images in pieces:
+        start = x
+        for image in images:
+            placed.append((x, image))
+            x += image.shape[1] + _GAP_PX
+        x = max(x, start + 60)
+        captions.append(((start + x - _GAP_PX) / 2, caption))
+        x += _GROUP_GAP_PX
+    canvas = np.full((height + 24, x), background, np.uint8)
+    for left, image in placed:
+        canvas[height - image.shape[0]:height, left:left + image.shape[1]] = image
+    dpi, scale = 100, 3
+    fig = Figure(figsize=(canvas.shape[1] * scale / dpi, canvas.shape[0] * scale / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    for centre, caption in captions:
+        ax.text(centre, height + 2, caption, ha="center", va="top", fontsize=7,
+                color="black" if background > 127 else "white")
+    ax.set_axis_off()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    return out
+
+
 def _choose_patient(patients: list[Patient], patient_id: str | None) -> Patient:
     if not patients:
         raise ConfigError("the configuration has no patients to draw")

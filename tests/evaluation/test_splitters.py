@@ -117,3 +117,15 @@ def test_leak_guard_catches_a_leak():
     with pytest.raises(AssertionError, match=r"repeat 0 fold 0: group\(s\) \['a'\] in both"):
         assert_no_group_leak([Split(0, 0, np.array([0, 2]), np.array([1, 3]))], groups)
     assert_no_group_leak([Split(0, 0, np.array([0, 1]), np.array([2, 3]))], groups)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(3, 12), min_size=2, max_size=5), st.integers(2, 3),
+       st.integers(0, 10_000))
+def test_stratified_split_is_a_partition_with_every_class_in_every_test_fold(sizes, folds,
+                                                                               seed):
+    y = np.concatenate([[f"c{i}"] * n for i, n in enumerate(sizes)])
+    splits = make_splits("stratified", y, None, folds, 1, seed)
+    partition_ok(splits, len(y), folds, 1)
+    for s in splits:
+        assert set(y[s.test]) == set(y)  # every class has >= folds images

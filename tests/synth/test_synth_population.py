@@ -168,3 +168,17 @@ def test_abnormal_pair_is_the_same_whether_or_not_the_whole_cell_is_kept():
     assert len(pair_images) == 4
     for row, image in zip(pair_rows.itertuples(), pair_images):
         assert np.array_equal(whole[(row.cell_id, row.label, row.copy)], image)
+
+
+def test_pairs_gallery_shows_every_abnormality_beside_its_homologue(tmp_path):
+    from karyobench.synth.karyogram import draw_pairs
+
+    config = SynthConfig(normal_patients=0, abnormalities={
+        "del(5)(p14)": {"patients": 1, "images": 1}, "i(18)(q10)": {"patients": 1, "images": 1}})
+    out = draw_pairs(config, tmp_path / "pairs.png")
+    image = np.asarray(Image.open(out).convert("L"))
+    dark_columns = (image < 150).any(axis=0)
+    runs = np.flatnonzero(np.diff(dark_columns.astype(int)) == 1)
+    assert len(runs) >= 4  # two chromosomes per pair, two pairs
+    with pytest.raises(ConfigError, match="no abnormalities"):
+        draw_pairs(SynthConfig(normal_patients=1, abnormalities={}), tmp_path / "none.png")
