@@ -29,7 +29,7 @@ import yaml
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import (BIOIMLAB, BIOIMLAB_MANIFEST, REPO, TINY_DCNN, bioimlab_dataset,  # noqa: E402
+from kb_support import (BIOIMLAB, BIOIMLAB_MANIFEST, REPO, TINY_DCNN, bioimlab_dataset,  # noqa: E402
                       cli_command, error_line, run_cli, tiny_study, write_subset_manifest)
 
 DOCS = REPO / "docs" / "bad_inputs.md"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import bioimlab_dataset, tiny_study
+from kb_support import bioimlab_dataset, tiny_study
 
 from karyobench.evaluation.runner import run_study
 from karyobench.study import parse_study
