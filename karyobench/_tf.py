@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
+from contextlib import contextmanager
 
 _CONFIGURED = False
 
@@ -24,38 +26,56 @@ def quiet_environment() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
+@contextmanager
+def _stderr_fd_silenced():
+    """Mute file descriptor 2: TF 2.21 prints its oneDNN banner through absl before any
+    log level applies, so environment variables alone cannot hide it."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras once, quietly, and start the runtime (banner time)."""
+    quiet_environment()
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        import tensorflow as tf
+
+        return tf
+    with _stderr_fd_silenced():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        threads = os.environ.get("KARYOBENCH_TF_THREADS")
+        if threads:  # thread pools are fixed once the runtime starts, so set them first
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, int(threads)))
+        tf.constant(0.0).numpy()
+    return tf
+
+
 def numerics_flags() -> dict[str, str]:
     """Settings that change TensorFlow's floating-point results (part of fold keys)."""
     quiet_environment()
     return {"TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}
 
 
-def configure_threads(n_threads: int | None) -> None:
-    """Limit TensorFlow's intra/inter-op pools (must run before TF does any work)."""
-    import tensorflow as tf
-
-    if not n_threads:
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(n_threads))
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, int(n_threads)))
-    except RuntimeError:
-        # Already initialised in this process: the first setting wins.
-        pass
-
-
 def keras_module():
     """Return ``keras`` after silencing TensorFlow; idempotent."""
     global _CONFIGURED
-    quiet_environment()
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     if not _CONFIGURED:
         tf.get_logger().setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module=r"keras(\..*)?$")
-        threads = os.environ.get("KARYOBENCH_TF_THREADS")
-        configure_threads(int(threads) if threads else None)
         _CONFIGURED = True
     return keras

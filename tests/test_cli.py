@@ -584,8 +584,6 @@ def test_second_run_on_a_busy_results_folder_is_refused(tmp_path):
     assert "wait for it to finish or pass a different --out" in line
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py prints the message as rich markup: '[v2]' "
-                   "and '[bold]' vanish from paths and keys (needs rich.markup.escape)")
 def test_error_message_is_printed_verbatim(tmp_path):
     study = tmp_path / "data[v2]" / "[bold]" / "missing.yaml"
     line = error_line(run_cli("run", study))

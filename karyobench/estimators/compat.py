@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sklearn.utils import ClassifierTags
 
-from karyobench._tf import quiet_environment
+from karyobench._tf import import_tensorflow
 
-quiet_environment()
+import_tensorflow()  # before scikeras imports it, so its banner is muted
 
 from scikeras.wrappers import KerasClassifier  # noqa: E402
 

@@ -8,10 +8,12 @@ is a parameter so Optuna can search it.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from karyobench._tf import keras_module
 from karyobench.estimators.compat import SklearnKerasClassifier
@@ -43,6 +45,23 @@ class DCNNClassifier(SklearnKerasClassifier):
     (the training fold only) and restores the best weights. ``padding="same"`` lets the
     network accept inputs smaller than the conv/pool stack needs.
     """
+
+    _parameter_constraints = {
+        "conv_filters": [list, tuple],
+        "dense_units": [list, tuple],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "padding": [StrOptions({"valid", "same"})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 0, None, closed="left")],
+        "image_shape": [None, list, tuple],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -81,6 +100,41 @@ class DCNNClassifier(SklearnKerasClassifier):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.image_shape = image_shape
+
+    def _validate_params(self):
+        """scikit-learn's checks plus: every layer width a positive integer."""
+        super()._validate_params()
+        for name in ("conv_filters", "dense_units"):
+            widths = getattr(self, name)
+            if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
+                       for w in widths):
+                raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be a "
+                                 f"list of positive integers (layer widths). Got {widths!r}.")
+
+    def check_input_shape(self, shape):
+        """Raise ValueError if images of ``shape`` (h, w) vanish in the conv/pool stack."""
+        size = min(shape)
+        for _ in self.conv_filters:
+            if self.padding == "valid":
+                size = (size - (self.kernel_size - 1)) // 2
+            else:
+                size = math.ceil(size / 2)
+            if size < 1:
+                need = self._smallest_input()
+                raise ValueError(
+                    f"a {shape[0]}x{shape[1]} px canvas is too small for {len(self.conv_filters)} "
+                    f"conv+pool layers with padding '{self.padding}' (needs >= {need} px); "
+                    "raise dataset.canvas.size, use fewer conv_filters or padding: same")
+
+    def _smallest_input(self):
+        size = 1
+        for _ in self.conv_filters:
+            size = size * 2 + (self.kernel_size - 1 if self.padding == "valid" else 0)
+        return size
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        self._validate_params()
+        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
     @property
     def feature_encoder(self):

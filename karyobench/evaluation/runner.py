@@ -64,10 +64,22 @@ def group_column_of(study: Study, dataset: Dataset) -> str | None:
     return wanted
 
 
+def check_estimators(study: Study) -> None:
+    """Fail on bad estimator names, parameters or canvas sizes before any work."""
+    size = study.dataset.canvas.size
+    for estimator in study.estimators:
+        where = f"estimator '{estimator.label}'"
+        built = build(estimator.kind, estimator.params, where=where)
+        if hasattr(built, "check_input_shape"):
+            try:
+                built.check_input_shape((size, size))
+            except ValueError as err:
+                raise ConfigError(f"{where}: {err}.") from None
+
+
 def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict]:
     """Every (split kind, task, estimator, repeat, fold) job, plus protocol and task info."""
-    for estimator in study.estimators:  # fail on bad names/params before any work
-        build(estimator.kind, estimator.params, where=f"estimator '{estimator.label}'")
+    check_estimators(study)
     group_column = group_column_of(study, dataset)
     groups = dataset.groups.get(group_column) if group_column else None
     fingerprint = dataset.fingerprint()
@@ -103,6 +115,7 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
     if cache_dir is not None:  # feature caches (HOG) and worker processes follow it too
         os.environ["KARYOBENCH_CACHE"] = str(Path(cache_dir).resolve())
     store = ResultsStore(out_dir)
+    check_estimators(study)
     with store.lock():
         dataset = load_study_dataset(study, cache_dir)
         jobs, protocols, task_info = plan_jobs(study, dataset)

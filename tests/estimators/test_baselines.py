@@ -105,8 +105,6 @@ def test_pixel_flattener():
         PixelFlattener().fit(np.zeros((2, 12)))
 
 
-@pytest.mark.xfail(strict=True, reason="DCNNClassifier has no _parameter_constraints: bad "
-                   "values fail with a TypeError/ValueError inside the first fold's fit")
 @pytest.mark.parametrize("params", [{"epochs": "ten"}, {"conv_filters": 4},
                                     {"padding": "full"}, {"learning_rate": "fast"}])
 def test_dcnn_parameter_values_checked_early(params):
