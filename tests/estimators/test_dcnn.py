@@ -138,6 +138,6 @@ def test_valid_padding_needs_large_enough_input():
 def test_too_small_canvas_is_named_before_training():
     seed = DCNNClassifier()
     seed.check_input_shape((22, 22))  # the smallest canvas the seed stack survives
-    with pytest.raises(ValueError, match=r"16x16 px canvas is too small .* needs >= 22 px"):
+    with pytest.raises(ValueError, match=r"16x16 px canvas is too small .*needs >= 22 px"):
         seed.check_input_shape((16, 16))
     DCNNClassifier(padding="same").check_input_shape((8, 8))
