@@ -48,7 +48,15 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     return Dataset(images=images, labels=table["label"].to_numpy(dtype=str),
                    paths=table["path"].to_numpy(dtype=str), groups=groups,
                    crop_sizes=crop_sizes, skipped=skipped,
-                   description=f"{source}:{path or 'synthetic'}")
+                   description=_describe_source(source, path, synthetic))
+
+
+def _describe_source(source: str, path, synthetic) -> str:
+    if source == "synthetic":
+        seed = (synthetic or {}).get("seed", 0) if isinstance(synthetic, dict) else \
+            getattr(synthetic, "seed", 0)
+        return f"karyobench synthetic G-band cohort (generator seed {seed})"
+    return f"{source} {path}"
 
 
 def _limit_groups(table: pd.DataFrame, n_groups: int, group_column: str | None,
