@@ -9,13 +9,15 @@ two cores shared with long training runs.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 # One TensorFlow thread per test process: set before anything imports TensorFlow.
 os.environ.setdefault("KARYOBENCH_TF_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Caches (decoded canvases, HOG features) go to a fresh folder, never the user's cache:
+# tests must not depend on, or pile up in, ~/.cache/karyobench.
+os.environ["KARYOBENCH_CACHE"] = tempfile.mkdtemp(prefix="karyobench-test-cache-")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
