@@ -112,12 +112,14 @@ class Results:
         pr = self.protocol
         kinds = [split] if split else self.splits
         runner_descriptions = pr.get("descriptions") or {}
-        described = "; ".join(f"{k}: {runner_descriptions.get(k) or SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)
+        images = f"{pr.get('n_images', '?')} images, {pr.get('n_groups') or 'no'} groups"
+        if all(k in runner_descriptions for k in kinds):  # the runner's own full sentence
+            return "; ".join(runner_descriptions[k] for k in kinds) + f"; {images}"
+        described = "; ".join(f"{k}: {SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)
         return (
             f"{pr.get('n_folds', '?')}-fold CV x {pr.get('n_repeats', '?')} repeat(s), seed "
             f"{pr.get('seed', '?')}; split {described}; group column "
-            f"{pr.get('group_column') or 'none'}; {pr.get('n_images', '?')} images, "
-            f"{pr.get('n_groups', '?')} groups"
+            f"{pr.get('group_column') or 'none'}; {images}"
         )
 
 

@@ -62,5 +62,5 @@ def test_runner_split_descriptions_win(results_dir, tmp_path):
     protocol["descriptions"] = {"group": "5-fold StratifiedGroupKFold by karyotype_id"}
     (copy / "protocol.json").write_text(json.dumps(protocol))
     results = load_results(copy)
-    assert "group: 5-fold StratifiedGroupKFold by karyotype_id" in results.protocol_text("group")
+    assert results.protocol_text("group").startswith("5-fold StratifiedGroupKFold by karyotype_id;")
     assert "leaky" in results.protocol_text("image")  # falls back to the built-in wording
