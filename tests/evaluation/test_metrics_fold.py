@@ -93,3 +93,13 @@ def test_run_fold_with_a_baseline(small_bioimlab):
     assert same.key == job.key
     moved = FoldJob(**{**job.__dict__, "test": test[:-1]})
     assert moved.key != job.key
+
+
+def test_fold_refuses_to_fit_on_a_test_image():
+    images = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
+    labels = np.array(["a", "b"] * 4)
+    job = FoldJob(split="group", task="t", estimator="svm", kind="svm_linear_pixels",
+                  params={}, repeat=0, fold=0, seed=1, classes=("a", "b"),
+                  train=np.arange(6), test=np.array([5, 6, 7]))
+    with pytest.raises(AssertionError, match="train and test share images"):
+        run_fold(job, images, labels)
