@@ -34,7 +34,8 @@ def roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
         if present != set(classes):
             return float("nan")
         norm = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-        return float(roc_auc_score(y_true, norm, labels=classes, multi_class="ovr",
-                                   average="macro"))
+        order = np.argsort(classes)  # scikit-learn wants the labels sorted
+        return float(roc_auc_score(y_true, norm[:, order], labels=list(np.asarray(classes)[order]),
+                                   multi_class="ovr", average="macro"))
     except ValueError:
         return float("nan")

@@ -158,11 +158,22 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         environment = describe_environment()
         environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,
                            folds_computed=len(pending), backend=backend_name)
+        environment["previous_runs"] = _previous_runs(store.root / "environment.json")
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
         if pending or not (store.root / "report.html").is_file():
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None)
+
+
+def _previous_runs(path: Path) -> list[dict]:
+    """Earlier runs into the same folder, so a resumed run keeps the first run's timings."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    history = earlier.pop("previous_runs", [])
+    return history + [earlier]
 
 
 def _write_metadata(store, study, dataset, protocols, task_info, group_column):

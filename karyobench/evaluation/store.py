@@ -16,6 +16,7 @@ from karyobench.atomic import write_parquet as atomic_write_parquet
 from karyobench.atomic import write_text as atomic_write_text
 from karyobench.errors import KaryobenchError
 from karyobench.evaluation.fold import FoldJob, FoldResult
+from karyobench.evaluation.metrics import fold_metrics
 
 
 class ResultsStore:
@@ -93,6 +94,12 @@ class ResultsStore:
         fold_rows, prediction_frames = [], []
         for job in jobs:
             record, frame = self.load(job)
+            # Metrics are a function of the saved predictions: recompute them so a fixed or
+            # extended metric applies to reused folds too.
+            proba = frame[[f"p_{c}" for c in job.classes]].to_numpy(dtype=float)
+            record.update(fold_metrics(frame["y_true"].to_numpy(dtype=str),
+                                       frame["y_pred"].to_numpy(dtype=str), proba,
+                                       list(job.classes)))
             ident = dict(split=job.split, task=job.task, estimator=job.estimator,
                          repeat=job.repeat, fold=job.fold)
             fold_rows.append({**ident, **record})

@@ -103,3 +103,14 @@ def test_fold_refuses_to_fit_on_a_test_image():
                   train=np.arange(6), test=np.array([5, 6, 7]))
     with pytest.raises(AssertionError, match="train and test share images"):
         run_fold(job, images, labels)
+
+
+def test_multiclass_auc_with_classes_in_karyotype_order():
+    # Task order 1, 2, 10, X is not sorted as strings; AUC must still be defined.
+    classes = ["1", "2", "10", "X"]
+    y_true = np.array(classes * 3)
+    proba = np.tile(np.eye(4), (3, 1)) * 0.7 + 0.075
+    assert roc_auc(y_true, proba, classes) == pytest.approx(1.0)
+    swapped = proba[:, [1, 0, 2, 3]]  # classes 1 and 2 confused both ways
+    # classes 1 and 2: positives tie with 6 of 9 negatives and lose to 3 -> AUC 1/3 each
+    assert roc_auc(y_true, swapped, classes) == pytest.approx((1 / 3 + 1 / 3 + 1 + 1) / 4)
