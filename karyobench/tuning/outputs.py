@@ -139,15 +139,9 @@ def _study_plots(records, storage_url, folder: Path) -> list[Path]:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optuna's matplotlib API is "experimental"
-            try:
-                ax = ovm.plot_optimization_history(study)
-                ax.set_title(f"optimisation history: {stem}", fontsize=9)
-                path = folder / f"{stem}.history.png"
-                ax.figure.savefig(path, dpi=110, bbox_inches="tight")
-                plt.close(ax.figure)
-                written.append(path)
-            except Exception as err:  # noqa: BLE001 — plots never fail a run
-                logging.getLogger(__name__).warning("history plot %s: %s", stem, err)
+            written += _save_optuna_plot(ovm.plot_optimization_history, study,
+                                         f"optimisation history: {stem}",
+                                         folder / f"{stem}.history.png")
             complete = study.get_trials(deepcopy=False,
                                         states=(optuna.trial.TrialState.COMPLETE,))
             if len(complete) < 2:
@@ -160,18 +154,25 @@ def _study_plots(records, storage_url, folder: Path) -> list[Path]:
             for name, value in importances.items():
                 importance_rows.append({**{k: r[k] for k in IDENT}, "param": name,
                                         "importance": float(value)})
-            try:
-                ax = ovm.plot_param_importances(study)
-                ax.set_title(f"parameter importances: {stem}", fontsize=9)
-                path = folder / f"{stem}.importances.png"
-                ax.figure.savefig(path, dpi=110, bbox_inches="tight")
-                plt.close(ax.figure)
-                written.append(path)
-            except Exception as err:  # noqa: BLE001
-                logging.getLogger(__name__).warning("importance plot %s: %s", stem, err)
+            written += _save_optuna_plot(ovm.plot_param_importances, study,
+                                         f"parameter importances: {stem}",
+                                         folder / f"{stem}.importances.png")
     plt.close("all")
     if importance_rows:
         path = folder / "importances.csv"
         atomic_write_text(path, pd.DataFrame(importance_rows).to_csv(index=False))
         written.append(path)
     return written
+
+
+def _save_optuna_plot(plot, study, title: str, path: Path) -> list[Path]:
+    """One of Optuna's matplotlib plots as a PNG; a plot never fails a run."""
+    try:
+        ax = plot(study)
+        ax.set_title(title, fontsize=9)
+        ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(ax.figure)
+        return [path]
+    except Exception as err:  # noqa: BLE001 - e.g. too few trials for the plot
+        logging.getLogger(__name__).warning("%s: %s", title, err)
+        return []
