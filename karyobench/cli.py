@@ -61,7 +61,15 @@ def run(
     cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache "
                                              "(default ~/.cache/karyobench)"),
 ):
-    """Run every estimator x fold of a study and write its results folder."""
+    """Run every estimator x fold of a study and write its results folder.
+
+    Writes folds.parquet (metrics per fold), predictions.parquet (every out-of-fold
+    prediction), summary/per-class/pair tables (md, csv, tex), plots and report.html, plus
+    the resolved config, protocol and environment. Finished folds are cached: re-running
+    the same command resumes an interrupted run and recomputes nothing that is done.
+
+    Example: karyobench run studies/abnormal_pairs.yaml
+    """
     from karyobench.evaluation.runner import run_study
     from karyobench.study import load_study
 
