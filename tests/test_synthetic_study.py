@@ -96,3 +96,20 @@ def test_bad_iscn_string_is_one_clear_error(tmp_path):
     done = _karyobench("synth", "--out", "data", "--abnormal", "del(5)(p99)", cwd=tmp_path)
     assert done.returncode == 2
     assert "p99" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_rerun_redraws_the_report_only_when_the_tables_change(synthetic_run):
+    root, _ = synthetic_run
+    out = root / "out"
+    summary = out / "summary.md"
+    rerun = ("run", "study.yaml", "--out", "out", "--cache-dir", "cache")
+    summary.unlink()
+    assert _karyobench(*rerun, cwd=root).returncode == 0
+    assert not summary.exists()  # nothing changed: the report was not redrawn
+    folds = pd.read_parquet(out / "folds.parquet")
+    folds["accuracy"] = 0.123456  # a stale table: metrics are recomputed from predictions
+    folds.to_parquet(out / "folds.parquet", index=False)
+    fixed = _karyobench(*rerun, cwd=root)
+    assert fixed.returncode == 0, fixed.stderr
+    assert summary.is_file() and "0.123" not in summary.read_text()
+    assert (pd.read_parquet(out / "folds.parquet")["accuracy"] != 0.123456).all()

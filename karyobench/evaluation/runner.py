@@ -149,7 +149,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                 save_fold_record(store.root, result.job, result)
             if progress:
                 progress.advance(result)
+        previous = _read_folds(store.root / "folds.parquet")
         folds, _ = store.assemble(jobs)
+        tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
+            folds.drop(columns=_TIMINGS))
         if tuning_url:
             from karyobench.tuning.outputs import write_tuning_outputs
 
@@ -160,10 +163,21 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                            folds_computed=len(pending), backend=backend_name)
         environment["previous_runs"] = _previous_runs(store.root / "environment.json")
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
-        if pending or not (store.root / "report.html").is_file():
+        if pending or tables_changed or not (store.root / "report.html").is_file():
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None)
+
+
+_TIMINGS = ["fit_seconds", "predict_seconds"]
+
+
+def _read_folds(path: Path) -> pd.DataFrame | None:
+    """The folds table of an earlier run, to redraw the report only when it changed."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _previous_runs(path: Path) -> list[dict]:
