@@ -54,5 +54,5 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_parquet(path: Path, frame) -> Path:
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, compression="zstd")
     return write_bytes(path, buffer.getvalue())

@@ -12,14 +12,14 @@ from karyobench.study import CLASS_PRESETS, TaskConfig
 def task_classes(task: TaskConfig, dataset_labels: np.ndarray) -> list[str]:
     """The task's ordered class list (``all``: every label present, sorted naturally)."""
     if task.classes == "all":
-        return sorted(set(_relabel(task, dataset_labels)), key=_natural_key)
+        return sorted(set(relabel(task, dataset_labels)), key=_natural_key)
     names = CLASS_PRESETS[task.classes] if isinstance(task.classes, str) else task.classes
     return [canonical_label(c) for c in names]
 
 
 def select(task: TaskConfig, dataset_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the images in the task and their task labels."""
-    labels = _relabel(task, dataset_labels)
+    labels = relabel(task, dataset_labels)
     classes = task_classes(task, dataset_labels)
     present = set(labels.tolist())
     missing = [c for c in classes if c not in present]
@@ -31,7 +31,8 @@ def select(task: TaskConfig, dataset_labels: np.ndarray) -> tuple[np.ndarray, np
     return keep, labels[keep]
 
 
-def _relabel(task: TaskConfig, labels: np.ndarray) -> np.ndarray:
+def relabel(task: TaskConfig, labels: np.ndarray) -> np.ndarray:
+    """Dataset labels mapped through the task's ``relabel`` table (canonical form)."""
     mapping = {canonical_label(k): canonical_label(v) for k, v in task.relabel.items()}
     return np.array([mapping.get(label, label) for label in labels], dtype=object).astype(str)
 

@@ -91,7 +91,7 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
         for task in study.tasks:
             rows, _ = task_selection.select(task, dataset.labels)
             classes = tuple(task_selection.task_classes(task, dataset.labels))
-            task_labels = task_selection._relabel(task, dataset.labels)
+            task_labels = task_selection.relabel(task, dataset.labels)
             task_info[task.name] = {"classes": list(classes), "n_images": int(len(rows))}
             splits = make_splits(kind, task_labels[rows],
                                  groups[rows] if groups is not None else None,
@@ -132,7 +132,7 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         _write_metadata(store, study, dataset, protocols, task_info, group_column)
         pending = [job for job in jobs if not store.has(job)]
         n_reused = len(jobs) - len(pending)
-        labels_by_task = {t.name: task_selection._relabel(t, dataset.labels)
+        labels_by_task = {t.name: task_selection.relabel(t, dataset.labels)
                           for t in study.tasks}
         backend_name = backend or study.execution.backend
         execute = BACKENDS[backend_name]

@@ -61,7 +61,7 @@ def prepare(study_path: Path, storage: str | None, n_trials: int | None,
 def _labels_by_task(config, dataset):
     from karyobench import tasks as task_selection
 
-    return {t.name: task_selection._relabel(t, dataset.labels) for t in config.tasks}
+    return {t.name: task_selection.relabel(t, dataset.labels) for t in config.tasks}
 
 
 def search_all(study_path: Path, storage: str | None, n_trials: int | None,
