@@ -109,10 +109,10 @@ class ResultsStore:
         ident_cols = ["split", "task", "estimator", "repeat", "fold"]
         lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
         predictions = predictions[lead + [c for c in predictions if c not in lead]]
-        # Committed results stay small: probabilities to 1e-4 as float32 (fold metrics above
+        # Committed results stay small: probabilities to 1e-6 as float32 (fold metrics above
         # were computed from the full-precision per-fold files).
         probability_columns = [c for c in predictions if c.startswith("p_")]
-        predictions[probability_columns] = predictions[probability_columns].round(4) \
+        predictions[probability_columns] = predictions[probability_columns].round(6) \
             .astype("float32")
         atomic_write_parquet(self.root / "folds.parquet", folds)
         atomic_write_parquet(self.root / "predictions.parquet", predictions)
