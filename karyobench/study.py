@@ -118,6 +118,9 @@ class EstimatorConfig(_Strict):
                                    description="passed to set_params, e.g. svc__C")
     tuning: TuningConfig | None = Field(None, description="nested-CV Optuna search over "
                                         "these params (karyobench.tuning.space)")
+    canvas: CanvasConfig | None = Field(None, description="this estimator's own canvas "
+                                        "(same images and folds, rendered at another size "
+                                        "or mode); default: dataset.canvas")
 
     @property
     def label(self) -> str:

@@ -32,6 +32,16 @@ class Dataset:
     crop_sizes: np.ndarray | None = None
     description: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Other renderings of the same rows for estimators with their own canvas:
+    # canvas label (e.g. "native96") -> (images, fingerprint).
+    canvases: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+
+    def images_for(self, canvas: str = "") -> np.ndarray:
+        """The images of canvas ``canvas`` ("" = the dataset's own canvas)."""
+        return self.canvases[canvas][0] if canvas else self.images
+
+    def fingerprint_for(self, canvas: str = "") -> str:
+        return self.canvases[canvas][1] if canvas else self.fingerprint()
 
     def __len__(self) -> int:
         return len(self.labels)

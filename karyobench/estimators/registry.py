@@ -15,16 +15,29 @@ from karyobench.errors import ConfigError
 
 EstimatorFactory = Callable[[], BaseEstimator]
 _REGISTRY: dict[str, tuple[EstimatorFactory, str]] = {}
+_TENSORFLOW: set[str] = set()
 
 
-def register(name: str, description: str):
-    """Decorator: make ``factory`` available to studies as ``kind: name``."""
+def register(name: str, description: str, tensorflow: bool = False):
+    """Decorator: make ``factory`` available to studies as ``kind: name``.
+
+    ``tensorflow=True`` marks estimators whose results depend on TensorFlow's numerics
+    flags (oneDNN), which then become part of their folds' cache keys.
+    """
 
     def decorate(factory: EstimatorFactory) -> EstimatorFactory:
         _REGISTRY[name] = (factory, description)
+        if tensorflow:
+            _TENSORFLOW.add(name)
         return factory
 
     return decorate
+
+
+def uses_tensorflow(kind: str) -> bool:
+    """True if estimator ``kind`` trains with TensorFlow."""
+    _load_builtins()
+    return kind in _TENSORFLOW
 
 
 def available() -> dict[str, str]:

@@ -12,10 +12,10 @@ from scipy.special import expit, softmax
 
 from karyobench._tf import numerics_flags
 from karyobench.estimators import build
+from karyobench.estimators.registry import uses_tensorflow
 from karyobench.evaluation.metrics import fold_metrics
 
 
-TENSORFLOW_KINDS = {"dcnn"}  # kinds whose results depend on TF numerics flags
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,16 @@ class FoldJob:
     tuning: dict | None = None
     train_groups: np.ndarray | None = field(default=None, repr=False)
     storage: str | None = None
+    # Canvas label of the images this job trains on ("" = the dataset's canvas); the
+    # data_fingerprint already differs between canvases, so it is not part of the key.
+    canvas: str = ""
 
     @property
     def key(self) -> str:
         spec = dict(split=self.split, task=self.task, kind=self.kind, params=self.params,
                     repeat=self.repeat, fold=self.fold, seed=self.seed,
                     classes=list(self.classes), data=self.data_fingerprint,
-                    numerics=numerics_flags() if self.kind in TENSORFLOW_KINDS else None)
+                    numerics=numerics_flags() if uses_tensorflow(self.kind) else None)
         if self.tuning is not None:  # untuned keys stay as they were
             spec.update(tuning=self.tuning, storage=self.storage)
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())

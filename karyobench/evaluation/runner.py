@@ -43,11 +43,36 @@ class RunSummary:
 
 
 def load_study_dataset(study: Study, cache_dir: Path | None = None) -> Dataset:
+    """The study's dataset, plus one rendering per estimator-specific canvas."""
+    dataset = _load_canvas(study, study.dataset.canvas, cache_dir)
+    for estimator in study.estimators:
+        label = canvas_label(study, estimator)
+        if not label or label in dataset.canvases:
+            continue
+        other = _load_canvas(study, estimator.canvas, cache_dir)
+        if not np.array_equal(other.paths, dataset.paths):
+            raise ConfigError(
+                f"estimator '{estimator.label}': its canvas {label} kept different images "
+                "than dataset.canvas (a crop failed to decode at one size?); see "
+                "skipped_files.csv and use one canvas for both.")
+        dataset.canvases[label] = (other.images, other.fingerprint())
+    return dataset
+
+
+def canvas_label(study: Study, estimator) -> str:
+    """'' if ``estimator`` uses the dataset's canvas, else e.g. 'native96'."""
+    canvas = estimator.canvas
+    if canvas is None or canvas == study.dataset.canvas:
+        return ""
+    return f"{canvas.mode}{canvas.size}"
+
+
+def _load_canvas(study: Study, canvas, cache_dir) -> Dataset:
     config = study.dataset
     return load_dataset(
         config.source, path=config.path, synthetic=config.synthetic or None,
-        polarity=config.polarity, canvas_mode=config.canvas.mode,
-        canvas_size=config.canvas.size, limit_groups=config.limit_groups,
+        polarity=config.polarity, canvas_mode=canvas.mode,
+        canvas_size=canvas.size, limit_groups=config.limit_groups,
         group_column=None if config.group_column in (None, "auto") else config.group_column,
         on_bad_image=config.on_bad_image, seed=study.seed, cache_dir=cache_dir)
 
@@ -66,8 +91,8 @@ def group_column_of(study: Study, dataset: Dataset) -> str | None:
 
 def check_estimators(study: Study) -> None:
     """Fail on bad estimator names, parameters or canvas sizes before any work."""
-    size = study.dataset.canvas.size
     for estimator in study.estimators:
+        size = (estimator.canvas or study.dataset.canvas).size
         where = f"estimator '{estimator.label}'"
         built = build(estimator.kind, estimator.params, where=where)
         if hasattr(built, "check_input_shape"):
@@ -82,7 +107,7 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
     check_estimators(study)
     group_column = group_column_of(study, dataset)
     groups = dataset.groups.get(group_column) if group_column else None
-    fingerprint = dataset.fingerprint()
+    fingerprints = {"": dataset.fingerprint()}
     jobs, protocols, task_info = [], {}, {}
     kinds = list(dict.fromkeys(resolve_kind(k, groups is not None) for k in study.cv.split))
     for kind in kinds:
@@ -97,13 +122,16 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
                                  groups[rows] if groups is not None else None,
                                  study.cv.folds, study.cv.repeats, study.seed, task.name)
             for estimator in study.estimators:
+                canvas = canvas_label(study, estimator)
+                if canvas not in fingerprints:
+                    fingerprints[canvas] = dataset.fingerprint_for(canvas)
                 for split in splits:
                     jobs.append(FoldJob(
                         split=kind, task=task.name, estimator=estimator.label,
                         kind=estimator.kind, params=estimator.params, repeat=split.repeat,
                         fold=split.fold, seed=study.seed, classes=classes,
                         train=rows[split.train], test=rows[split.test],
-                        data_fingerprint=fingerprint))
+                        data_fingerprint=fingerprints[canvas], canvas=canvas))
     return jobs, protocols, task_info
 
 
@@ -136,7 +164,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                           for t in study.tasks}
         backend_name = backend or study.execution.backend
         execute = BACKENDS[backend_name]
-        calls = [functools.partial(run_fold, job, dataset.images, labels_by_task[job.task])
+        calls = [functools.partial(run_fold, job, dataset.images_for(job.canvas),
+                                   labels_by_task[job.task])
                  for job in pending]
         if progress:
             progress.start(len(jobs), n_reused)
@@ -201,6 +230,8 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column):
         "n_groups": int(len(np.unique(dataset.groups[group_column]))) if group_column else None,
         "dataset": dataset.description, "config_digest": study.digest(),
         "canvas": study.dataset.canvas.model_dump(),
+        "estimator_canvases": {e.label: (e.canvas or study.dataset.canvas).model_dump()
+                               for e in study.estimators},
     }
     atomic_write_text(store.root / "protocol.json", json.dumps(protocol, indent=1))
     atomic_write_text(store.root / "tasks.json", json.dumps(task_info, indent=1))

@@ -78,7 +78,7 @@ def search_all(study_path: Path, storage: str | None, n_trials: int | None,
     for job in jobs:
         if job.tuning is None or store.has(job):
             continue
-        ctx = make_context(job, dataset.images, labels[job.task])
+        ctx = make_context(job, dataset.images_for(job.canvas), labels[job.task])
         search(ctx, url, wait_for_running=False, log=log)
         n += 1
     return n
@@ -124,7 +124,7 @@ def tune_command(
         tuned = [job for job in pending if job.tuning is not None]
         if default:  # the results lock makes this process the only user of the file
             for job in tuned:
-                ctx = make_context(job, dataset.images, labels[job.task])
+                ctx = make_context(job, dataset.images_for(job.canvas), labels[job.task])
                 n = reap_running(open_study(ctx, url))
                 if n:
                     _echo(f"{ctx.study_name}: {n} trial(s) of an interrupted run marked "
@@ -133,14 +133,14 @@ def tune_command(
             _run_workers(study, url, n_trials, timeout, out_dir, workers)
         for job in pending:
             if job.tuning is not None:
-                result = tune_fold(job, dataset.images, labels[job.task], log=_echo)
+                result = tune_fold(job, dataset.images_for(job.canvas), labels[job.task], log=_echo)
                 save_fold_record(out_dir, job, result)
                 info = result.extra["tuning"]
                 _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: inner "
                       f"best {info['inner_best']:.4f}, outer {info['outer_score']:.4f} "
                       f"({info['n_trials']} trials, {info['n_pruned']} pruned)")
             else:
-                result = run_fold(job, dataset.images, labels[job.task])
+                result = run_fold(job, dataset.images_for(job.canvas), labels[job.task])
                 _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: "
                       f"accuracy {result.metrics['accuracy']:.4f}")
             store.save(result, dataset.paths, groups, labels[job.task])

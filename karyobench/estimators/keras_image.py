@@ -1,0 +1,324 @@
+"""What every Keras image classifier in karyobench shares: input handling, training-time
+augmentation in the graph, measured shape inputs, precision, schedule and the fit loop.
+
+Subclasses only describe a network body (:meth:`ImageKerasClassifier._build_body`); the
+seed DCNN, the residual CNN and the VGG-style CNN differ in nothing else, so a study can
+compare them on equal terms and Optuna can search the shared knobs of all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import defaultdict
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from karyobench._tf import keras_module
+from karyobench.estimators.compat import SklearnKerasClassifier
+
+FLIPS = {"none", "horizontal", "vertical", "horizontal_and_vertical"}
+
+
+def as_image_batch(X, image_shape=None):
+    """Reshape ``X`` to ``(n, height, width, 1)``.
+
+    3-D input is a stack of grey images; 4-D passes through; 2-D rows are flattened
+    images of ``image_shape`` if given, otherwise one-pixel-high images (so tabular data,
+    as used by scikit-learn's estimator checks, still flows through the network).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 4:
+        return X
+    if X.ndim == 3:
+        return X[..., np.newaxis]
+    if X.ndim == 2:
+        if image_shape is not None:
+            return X.reshape((X.shape[0], *tuple(image_shape), 1))
+        return X.reshape((X.shape[0], 1, X.shape[1], 1))
+    raise ValueError(f"expected 2-D, 3-D or 4-D input, got shape {X.shape}")
+
+
+def shape_measures_layer():
+    """A Keras layer measuring each chromosome on its canvas: foreground area, height and
+    width as fractions of the canvas (pixels brighter than ``threshold``; canvases are
+    bright-on-dark). On a ``native`` canvas these are the chromosome's relative size."""
+    keras = keras_module()
+    ops = keras.ops
+
+    @keras.saving.register_keras_serializable(package="karyobench")
+    class ShapeMeasures(keras.layers.Layer):
+        def __init__(self, threshold=0.1, **kwargs):
+            super().__init__(**kwargs)
+            self.threshold = float(threshold)
+
+        def call(self, images):
+            mask = ops.cast(images > self.threshold, "float32")[..., 0]
+            area = ops.mean(mask, axis=(1, 2))
+            height = ops.mean(ops.max(mask, axis=2), axis=1)
+            width = ops.mean(ops.max(mask, axis=1), axis=1)
+            return ops.stack([area, height, width], axis=1)
+
+        def get_config(self):
+            return {**super().get_config(), "threshold": self.threshold}
+
+    return ShapeMeasures
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build layers under the Keras dtype policy ``name``, then restore the previous one."""
+    keras = keras_module()
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+class ImageKerasClassifier(SklearnKerasClassifier):
+    """A Keras CNN on grey canvases as a scikit-learn classifier.
+
+    Shared knobs (all searchable):
+
+    * augmentation, train-time only, as Keras preprocessing layers inside the model:
+      ``rotation`` (fraction of a full turn), ``flip``, ``zoom``, ``shift`` (fraction of
+      the canvas), ``contrast``; ``tta`` averages predictions over a horizontal flip;
+    * ``shape_input`` feeds the measured area/height/width (:func:`shape_measures_layer`)
+      next to the image features;
+    * ``weight_decay`` (decoupled L2, AdamW), ``lr_schedule`` (constant or cosine decay
+      over the planned epochs), ``precision`` (``float32`` or ``mixed_bfloat16``, which
+      oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them);
+    * ``early_stopping`` validates on a stratified split of the data given to ``fit``
+      (the training fold only) and restores the best weights.
+    """
+
+    _parameter_constraints = {
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 0, None, closed="left")],
+        "rotation": [Interval(Real, 0, 0.5, closed="both")],
+        "flip": [StrOptions(FLIPS)],
+        "zoom": [Interval(Real, 0, 1, closed="left")],
+        "shift": [Interval(Real, 0, 1, closed="left")],
+        "contrast": [Interval(Real, 0, 1, closed="left")],
+        "tta": ["boolean"],
+        "shape_input": ["boolean"],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "precision": [StrOptions({"float32", "mixed_bfloat16"})],
+        "image_shape": [None, list, tuple],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        epochs=60,
+        batch_size=64,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        rotation=0.0,
+        flip="none",
+        zoom=0.0,
+        shift=0.0,
+        contrast=0.0,
+        tta=False,
+        shape_input=False,
+        weight_decay=0.0,
+        lr_schedule="constant",
+        precision="float32",
+        image_shape=None,
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        kwargs.setdefault("optimizer", "adam")
+        kwargs.setdefault("loss", "sparse_categorical_crossentropy")
+        super().__init__(epochs=epochs, batch_size=batch_size, random_state=random_state,
+                         verbose=verbose, **kwargs)
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.rotation = rotation
+        self.flip = flip
+        self.zoom = zoom
+        self.shift = shift
+        self.contrast = contrast
+        self.tta = tta
+        self.shape_input = shape_input
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.precision = precision
+        self.image_shape = image_shape
+
+    # ------------------------------------------------------------ subclass hooks -------
+
+    def _build_body(self, x, keras):
+        """Image tensor -> feature vector (flattened or pooled). Subclasses define it."""
+        raise NotImplementedError
+
+    def _smallest_input(self) -> int:
+        """Smallest canvas side the body accepts (1 if any)."""
+        return 1
+
+    # ------------------------------------------------------------ parameters -----------
+
+    def _validate_params(self):
+        """scikit-learn's checks plus: every layer-width list holds positive integers.
+
+        Subclasses extend ``_parameter_constraints`` with their own (``{**base, ...}``).
+        """
+        super()._validate_params()
+        for name, value in self._width_params().items():
+            if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
+                       for w in value):
+                raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be a "
+                                 f"list of positive integers (layer widths). Got {value!r}.")
+
+    def _width_params(self) -> dict:
+        """Parameters that are lists of layer widths (checked by ``_validate_params``)."""
+        return {}
+
+    def check_input_shape(self, shape):
+        """Raise ValueError if a ``shape`` (h, w) canvas is too small for the network."""
+        need = self._smallest_input()
+        if min(shape) < need:
+            raise ValueError(
+                f"a {shape[0]}x{shape[1]} px canvas is too small for {type(self).__name__} "
+                f"with these layers (needs >= {need} px); raise dataset.canvas.size or "
+                "use a shallower network")
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        self._validate_params()
+        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+    @property
+    def feature_encoder(self):
+        return FunctionTransformer(
+            as_image_batch, kw_args={"image_shape": self.image_shape}, validate=False)
+
+    # ------------------------------------------------------------ model ----------------
+
+    def _input_shape(self, meta) -> tuple:
+        shape = tuple(meta["X_shape_"][1:])
+        if len(shape) == 1:  # 2-D X, see as_image_batch
+            return (*self.image_shape, 1) if self.image_shape else (1, shape[0], 1)
+        if len(shape) == 2:
+            return (*shape, 1)
+        return shape
+
+    def _augmentation(self, x, keras):
+        """Random train-time transforms (identity at inference), seeded for determinism."""
+        layers = keras.layers
+        seed = self._random_state if isinstance(self._random_state, int) else None
+        if self.flip != "none":
+            x = layers.RandomFlip(self.flip, seed=seed)(x)
+        if self.rotation:
+            x = layers.RandomRotation(float(self.rotation), fill_mode="constant",
+                                      fill_value=0.0, seed=seed)(x)
+        if self.zoom:
+            x = layers.RandomZoom(float(self.zoom), fill_mode="constant", fill_value=0.0,
+                                  seed=seed)(x)
+        if self.shift:
+            x = layers.RandomTranslation(float(self.shift), float(self.shift),
+                                         fill_mode="constant", fill_value=0.0, seed=seed)(x)
+        if self.contrast:
+            x = layers.RandomContrast(float(self.contrast), value_range=(0.0, 1.0),
+                                      seed=seed)(x)
+        return x
+
+    def _keras_build_fn(self, meta, compile_kwargs):
+        keras = keras_module()
+        inputs = keras.Input(shape=self._input_shape(meta))
+        with dtype_policy(self.precision):
+            x = self._augmentation(inputs, keras)
+            features = self._build_body(x, keras)
+        if self.shape_input:
+            measures = shape_measures_layer()(name="shape_measures")(inputs)
+            # standardised with training-batch statistics (fitted on the training fold)
+            measures = keras.layers.BatchNormalization(momentum=0.9)(measures)
+            features = keras.layers.Concatenate()(
+                [keras.ops.cast(features, "float32"), measures])
+        outputs = keras.layers.Dense(int(meta["n_classes_"]), activation="softmax",
+                                     dtype="float32")(features)
+        model = keras.Model(inputs, outputs, name=type(self).__name__)
+        model.compile(optimizer=self._optimizer(keras, meta), loss=compile_kwargs["loss"])
+        return model
+
+    def _optimizer(self, keras, meta):
+        rate = float(self.learning_rate)
+        if self.lr_schedule == "cosine":
+            n = int(meta["X_shape_"][0])
+            if self.early_stopping:
+                n -= max(int(round(self.validation_fraction * n)), 1)
+            steps = max(1, math.ceil(n / min(int(self.batch_size or 32), max(n, 1))))
+            rate = keras.optimizers.schedules.CosineDecay(
+                rate, decay_steps=max(1, steps * int(self.epochs)))
+        if self.weight_decay:
+            return keras.optimizers.AdamW(learning_rate=rate,
+                                          weight_decay=float(self.weight_decay))
+        return keras.optimizers.Adam(learning_rate=rate)
+
+    # ------------------------------------------------------------ training -------------
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
+                         **kwargs):
+        """Train from a repeated ``tf.data`` pipeline (no epoch-start stalls)."""
+        import tensorflow as tf
+
+        keras = keras_module()
+        callbacks = list(self._fit_callbacks or [])
+        seed = self._random_state if self._random_state is not None else None
+        validation = None
+        if self.early_stopping:
+            X, y, validation = self._carve_validation(X, y, seed)
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=int(self.patience), restore_best_weights=True))
+        batch_size = int(min(self.batch_size or 32, len(X)))
+        steps = max(1, math.ceil(len(X) / batch_size))
+        train = (tf.data.Dataset.from_tensor_slices((X, y))
+                 .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+                 .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
+        fit_args = dict(epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps, callbacks=callbacks, verbose=self.verbose,
+                        shuffle=False)
+        if validation is not None:
+            fit_args["validation_data"] = validation
+        hist = self.model_.fit(train, **fit_args)
+        if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
+            self.history_ = defaultdict(list)
+        for key, values in hist.history.items():
+            self.history_[key] += values
+
+    def _carve_validation(self, X, y, seed):
+        """Stratified hold-out from the training data given to ``fit``."""
+        labels = np.asarray(y).ravel()
+        _, counts = np.unique(labels, return_counts=True)
+        n_val = max(int(round(self.validation_fraction * len(labels))), len(counts))
+        if counts.min() < 2 or n_val >= len(labels):
+            raise ValueError(
+                "early_stopping needs at least 2 training images per class; "
+                "disable early_stopping or use fewer folds")
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+        train_idx, val_idx = next(splitter.split(np.zeros(len(labels)), labels))
+        return X[train_idx], y[train_idx], (X[val_idx], y[val_idx])
+
+    def _predict_raw(self, X, **kwargs):
+        """Class probabilities; with ``tta`` the mean over the image and its mirror."""
+        raw = super()._predict_raw(X, **kwargs)
+        if not self.tta:
+            return raw
+        mirrored = as_image_batch(X, self.image_shape)[:, :, ::-1, :].reshape(np.shape(X))
+        return (raw + super()._predict_raw(mirrored, **kwargs)) / 2.0

@@ -1,0 +1,64 @@
+"""Estimators with their own canvas: same images and folds, another rendering."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from karyobench.errors import ConfigError
+from karyobench.evaluation.runner import load_study_dataset, plan_jobs, run_study
+from karyobench.study import parse_study
+from kb_support import bioimlab_dataset, tiny_study
+
+
+def canvas_study(**estimator_canvas):
+    return parse_study(tiny_study(
+        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
+        estimators=[
+            {"kind": "rf_pixels", "name": "rf_16px", "params": {"rf__n_estimators": 20}},
+            {"kind": "rf_pixels", "name": "rf_24px_fit", "params": {"rf__n_estimators": 20},
+             "canvas": {"mode": "fit", "size": 24, **estimator_canvas}},
+        ],
+        cv={"split": "group", "folds": 2}))
+
+
+def test_each_estimator_trains_on_its_own_canvas_with_the_same_folds():
+    study = canvas_study()
+    dataset = load_study_dataset(study)
+    assert dataset.images.shape[1:] == (16, 16)
+    assert dataset.images_for("fit24").shape == (len(dataset), 24, 24)
+    jobs, _, _ = plan_jobs(study, dataset)
+    by_name = {}
+    for job in jobs:
+        by_name.setdefault(job.estimator, []).append(job)
+    small, large = by_name["rf_16px"], by_name["rf_24px_fit"]
+    assert [j.canvas for j in small] == ["", ""] and [j.canvas for j in large] == ["fit24"] * 2
+    for a, b in zip(small, large):  # identical folds, different data fingerprints and keys
+        np.testing.assert_array_equal(a.test, b.test)
+        assert a.data_fingerprint != b.data_fingerprint and a.key != b.key
+
+
+def test_run_records_each_canvas_and_reuses_both_on_rerun(tmp_path):
+    study = canvas_study()
+    first = run_study(study, tmp_path / "out")
+    assert first.n_reused == 0 and first.n_jobs == 4
+    protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
+    assert protocol["estimator_canvases"]["rf_24px_fit"] == {"mode": "fit", "size": 24}
+    assert protocol["estimator_canvases"]["rf_16px"] == {"mode": "native", "size": 16}
+    folds = pd.read_parquet(tmp_path / "out" / "folds.parquet")
+    assert set(folds["estimator"]) == {"rf_16px", "rf_24px_fit"}
+    again = run_study(study, tmp_path / "out")
+    assert again.n_reused == 4
+
+
+def test_too_small_estimator_canvas_names_the_estimator():
+    study = parse_study(tiny_study(
+        bioimlab_dataset(limit_groups=4),
+        estimators=[{"kind": "resnet", "name": "deep",
+                     "params": {"widths": [4, 8, 16, 32, 64]},
+                     "canvas": {"mode": "native", "size": 16}}]))
+    with pytest.raises(ConfigError, match="estimator 'deep'.*16x16 px canvas is too small"):
+        plan_jobs(study, None)
