@@ -62,13 +62,16 @@ def jit_classifier():
     return JitDCNN
 
 
-def harness_fit(X, y, epochs: int, *, jit: bool = False, random_state: int = 0):
-    """Train the seed DCNN through karyobench; returns (classifier, timer, wall s)."""
+def harness_fit(X, y, epochs: int, *, jit: bool = False, random_state: int = 0, **params):
+    """Train the seed DCNN through karyobench; returns (classifier, timer, wall s).
+
+    ``params`` override DCNNClassifier parameters (e.g. ``precision``, ``batch_size``).
+    """
     from karyobench.estimators.dcnn import DCNNClassifier
 
     cls = jit_classifier() if jit else DCNNClassifier
     timer = epoch_timer()
-    clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer])
+    clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer], **params)
     start = time.perf_counter()
     clf.fit(X, y)
     return clf, timer, time.perf_counter() - start

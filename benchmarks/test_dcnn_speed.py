@@ -45,6 +45,50 @@ def test_matmul_peak_tensorflow(benchmark, peak_flops):
     note(benchmark, gflops=flops / 1e9, peak_gflops=FIGURES["peak_flops"] / 1e9)
 
 
+def test_matmul_peak_bfloat16(benchmark, peak_flops):
+    """bf16 matmul rate (oneDNN uses AMX / AVX-512 BF16 where the CPU has them): the peak
+    that ``precision: mixed_bfloat16`` training should be compared with."""
+    from karyobench._tf import keras_module
+
+    keras_module()
+    import tensorflow as tf
+
+    n = 1024
+    rng = np.random.default_rng(0)
+    a = tf.cast(tf.constant(rng.random((n, n), dtype=np.float32)), tf.bfloat16)
+    b = tf.cast(tf.constant(rng.random((n, n), dtype=np.float32)), tf.bfloat16)
+    run = lambda: tf.linalg.matmul(a, b).numpy()  # noqa: E731
+    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    flops = 2 * n**3 / benchmark.stats.stats.min
+    FIGURES["peak_bf16_flops"] = flops
+    note(benchmark, gflops=flops / 1e9, fp32_peak_gflops=peak_flops / 1e9,
+         bf16_over_fp32=flops / peak_flops)
+
+
+@pytest.mark.parametrize("precision,batch_size", [("float32", 64), ("float32", 256),
+                                                  ("mixed_bfloat16", 64),
+                                                  ("mixed_bfloat16", 256)])
+def test_dcnn_training_precision_and_batch(benchmark, peak_flops, precision, batch_size):
+    """Seed DCNN at 64 px: fp32 vs bf16 compute, seed batch (64) vs 256."""
+    n, epochs = 1024, 3
+    X, y = seed_data(64, n)
+    timers = []
+
+    def fit():
+        clf, timer, _ = harness_fit(X, y, epochs, precision=precision,
+                                    batch_size=batch_size)
+        timers.append((clf, timer))
+
+    benchmark.pedantic(fit, rounds=1, iterations=1)
+    clf, timer = timers[-1]
+    ips = n * (epochs - 1) / timer.steady_seconds()
+    achieved = ips * training_flops_per_image(clf.model_)
+    bf16_peak = FIGURES.get("peak_bf16_flops")
+    note(benchmark, precision=precision, batch_size=batch_size, images_per_second=ips,
+         achieved_gflops=achieved / 1e9, fraction_of_fp32_peak=achieved / peak_flops,
+         fraction_of_bf16_peak=achieved / bf16_peak if bf16_peak else "not measured")
+
+
 @pytest.mark.parametrize("px", [64, 96, 128])
 def test_dcnn_training_throughput(benchmark, peak_flops, px):
     """Images/s of the seed DCNN through the harness (epochs after the first)."""
