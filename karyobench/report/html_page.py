@@ -75,6 +75,7 @@ def build_html(
         parts.append("<h2>Figures</h2>")
         for kind, heading in (
             ("folds", "Fold scores"),
+            ("cost", "Accuracy vs training cost"),
             ("f1", "Per-class F1"),
             ("roc", "ROC curves"),
             ("confusion", "Confusion matrices"),

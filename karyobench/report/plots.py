@@ -1,4 +1,5 @@
-"""Figures (matplotlib, Agg): confusion matrices, per-class F1, ROC curves, fold scores.
+"""Figures (matplotlib, Agg): confusion matrices, per-class F1, ROC curves, fold scores,
+accuracy vs training cost.
 
 Each figure is rendered once to PNG bytes (reused inline in report.html) and once to SVG.
 Figures are built on the Agg canvas directly, without pyplot, so importing this module
@@ -150,6 +151,34 @@ def fold_figure(results: Results, split: str, task: str, folder: Path, metric: s
     return _save(fig, folder, f"folds__{slug(split)}__{slug(task)}", title, "folds")
 
 
+def cost_figure(results: Results, split: str, task: str, folder: Path,
+                metric: str = "accuracy") -> Figure | None:
+    """Mean fold score (with its standard deviation) against mean training seconds per
+    fold: what each estimator buys per CPU-second. None if no fold timed its fit."""
+    folds = results.fold_scores(split, task)
+    if "fit_seconds" not in folds:
+        return None
+    stats = (folds.assign(fit_seconds=folds["fit_seconds"].astype(float))
+             .groupby("estimator", sort=False)
+             .agg(score=(metric, "mean"), sd=(metric, "std"), seconds=("fit_seconds", "mean")))
+    stats = stats.dropna(subset=["score", "seconds"])
+    stats = stats[stats["seconds"] > 0]
+    if stats.empty:
+        return None
+    fig, ax = _figure((5.2, 3.8))
+    ax.errorbar(stats["seconds"], stats["score"], yerr=stats["sd"].fillna(0), fmt="o",
+                capsize=3)
+    for name, row in stats.iterrows():
+        ax.annotate(str(name), (row["seconds"], row["score"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("training seconds per fold (mean, log scale)")
+    ax.set_ylabel(f"{metric} (mean ± sd over folds)")
+    title = f"{metric.capitalize()} vs training cost: {task}, {split} split"
+    ax.set_title(title, fontsize=9)
+    return _save(fig, folder, f"cost__{slug(split)}__{slug(task)}", title, "cost")
+
+
 def all_figures(results: Results, folder: Path) -> list[Figure]:
     """Every plot for a results folder, saved under ``folder``."""
     figures: list[Figure] = []
@@ -159,6 +188,9 @@ def all_figures(results: Results, folder: Path) -> list[Figure]:
             if not estimators:
                 continue
             figures.append(fold_figure(results, split, task, folder))
+            cost = cost_figure(results, split, task, folder)
+            if cost is not None:
+                figures.append(cost)
             figures.append(f1_figure(results, split, task, folder))
             if results.is_binary(task):
                 roc = roc_figure(results, split, task, folder)

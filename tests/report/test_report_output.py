@@ -23,6 +23,7 @@ def test_report_writes_every_file(report_dir):
     assert len(list(plots.glob("confusion__*.png"))) == 2 * 2 * 3
     assert len(list(plots.glob("roc__*.png"))) == 2  # binary task only, per split
     assert len(list(plots.glob("f1__*.png"))) == 4 and len(list(plots.glob("folds__*.png"))) == 4
+    assert len(list(plots.glob("cost__*.png"))) == 4  # accuracy vs training seconds
     for png in plots.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
