@@ -89,6 +89,46 @@ def test_dcnn_training_precision_and_batch(benchmark, peak_flops, precision, bat
          fraction_of_bf16_peak=achieved / bf16_peak if bf16_peak else "not measured")
 
 
+NETWORKS = {
+    "resnet_16_32_64": ("resnet", {}),
+    "resnet_24_48_96": ("resnet", {"widths": [24, 48, 96]}),
+    "vgg_16_32_64": ("vgg", {"widths": [16, 32, 64]}),
+    "dcnn_gap_bn": ("dcnn", {"head": "gap", "batch_norm": True}),
+}
+
+
+@pytest.mark.parametrize("network", list(NETWORKS))
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_network_training_throughput(benchmark, peak_flops, network, precision):
+    """Images/s of the bioimlab_best networks at 64 px, with augmentation and the shape
+    input on (as trained there): the cost model's throughput term."""
+    from _dcnn_probe import epoch_timer
+
+    from karyobench.estimators import build
+
+    kind, params = NETWORKS[network]
+    n, epochs = 1024, 3
+    X, y = seed_data(64, n)
+    timers = []
+
+    def fit():
+        timer = epoch_timer()
+        clf = build(kind, {**params, "epochs": epochs, "precision": precision,
+                           "rotation": 0.03, "flip": "horizontal", "zoom": 0.1,
+                           "shift": 0.05, "contrast": 0.2, "shape_input": True},
+                    random_state=0)
+        clf.set_params(callbacks=[timer])
+        clf.fit(X, y)
+        timers.append((clf, timer))
+
+    benchmark.pedantic(fit, rounds=1, iterations=1)
+    clf, timer = timers[-1]
+    ips = n * (epochs - 1) / timer.steady_seconds()
+    flops = training_flops_per_image(clf.model_)
+    note(benchmark, network=network, precision=precision, images_per_second=ips,
+         gflop_per_image=flops / 1e9, fraction_of_fp32_peak=ips * flops / peak_flops)
+
+
 @pytest.mark.parametrize("px", [64, 96, 128])
 def test_dcnn_training_throughput(benchmark, peak_flops, px):
     """Images/s of the seed DCNN through the harness (epochs after the first)."""

@@ -53,11 +53,18 @@ def tiny():
                           random_state=0)
 
 
+def tiny_resnet():
+    from karyobench.estimators.resnet import ResNetClassifier
+
+    return ResNetClassifier(widths=(4,), blocks=1, epochs=1, random_state=0)
+
+
 @pytest.mark.slow
-def test_check_estimator_with_exact_expected_failures():
+@pytest.mark.parametrize("make", [tiny, tiny_resnet], ids=["dcnn", "resnet"])
+def test_check_estimator_with_exact_expected_failures(make):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(tiny(), expected_failed_checks=EXPECTED_FAILED_CHECKS,
+        results = check_estimator(make(), expected_failed_checks=EXPECTED_FAILED_CHECKS,
                                   on_fail=None, on_skip=None)
     failed = {r["check_name"]: repr(r["exception"])[:300] for r in results
               if r["status"] == "failed"}
