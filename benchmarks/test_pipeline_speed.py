@@ -97,7 +97,7 @@ def _jobs(the_study, cache_dir):
     dataset = load_study_dataset(the_study, cache_dir)
     jobs, _, _ = plan_jobs(the_study, dataset)
     task = the_study.tasks[0]
-    return jobs, dataset.images, task_selection._relabel(task, dataset.labels)
+    return jobs, dataset.images, task_selection.relabel(task, dataset.labels)
 
 
 def test_one_fold_rf_hog(benchmark, cache_root):

@@ -167,6 +167,8 @@ def _study_plots(records, storage_url, folder: Path) -> list[Path]:
 
 def _save_optuna_plot(plot, study, title: str, path: Path) -> list[Path]:
     """One of Optuna's matplotlib plots as a PNG; a plot never fails a run."""
+    import matplotlib.pyplot as plt
+
     try:
         ax = plot(study)
         ax.set_title(title, fontsize=9)
