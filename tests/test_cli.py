@@ -664,30 +664,10 @@ def write_docs() -> None:
         "message below is still produced word for word.\n\n"
         "| bad input | message |\n|---|---|\n")
     body = "".join(f"| {what} | `{message}` |\n" for what, message in rows)
-    footer = (
-        "\n## Inputs that must work (and do)\n\n"
-        "| input | result |\n|---|---|\n"
-        "| 16-bit grey (`I;16`) PNG/TIFF | scaled by bit depth (/65535) to [0, 1] |\n"
-        "| RGB / RGBA / palette (with or without transparency) | converted to grey; "
-        "transparent pixels become white background |\n"
-        "| dark chromosome on light background | detected (border brighter than the mean "
-        "pixel) and inverted to bright on dark |\n"
-        "| `dataset.on_bad_image: skip` | unreadable files are left out and listed with "
-        "their reason in `<out>/skipped_files.csv` |\n"
-        "\n## Known gaps (not yet one clear message)\n\n"
-        "| bad input | what happens now |\n|---|---|\n"
-        "| invalid `dcnn` parameter *value* (e.g. `epochs: ten`, `conv_filters: 4`, "
-        "`padding: full`, `learning_rate: fast`) | accepted by the study check, then a "
-        "Python traceback (TypeError/ValueError from Keras) when the first DCNN fold "
-        "trains; `DCNNClassifier` needs `_parameter_constraints` (see "
-        "`tests/estimators/test_baselines.py::test_dcnn_parameter_values_checked_early`) |\n"
-        "| `canvas.size` below 22 px with the default DCNN (`padding: valid`, three "
-        "conv/pool blocks) | Keras `ValueError: Computed output size would be zero or "
-        "negative` traceback in the first DCNN fold (use `padding: same` or a larger "
-        "canvas) |\n"
-        "| unknown estimator kind or parameter | the message is right, but it comes only "
-        "after the whole dataset has been decoded (the runner builds estimators after "
-        "loading data) |\n")
+    # the hand-written sections after the generated table are kept as they are
+    existing = DOCS.read_text() if DOCS.is_file() else ""
+    marker = "\n## Inputs that must work"
+    footer = existing[existing.index(marker):] if marker in existing else ""
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(header + body + footer)
 
