@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import NullFormatter
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from karyobench import atomic
@@ -172,6 +173,7 @@ def cost_figure(results: Results, split: str, task: str, folder: Path,
         ax.annotate(str(name), (row["seconds"], row["score"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # crowded 2x10^2 3x10^2 ... labels
     ax.set_xlabel("training seconds per fold (mean, log scale)")
     ax.set_ylabel(f"{metric} (mean ± sd over folds)")
     title = f"{metric.capitalize()} vs training cost: {task}, {split} split"
