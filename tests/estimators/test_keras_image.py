@@ -155,3 +155,13 @@ def test_networks_train_on_real_crops(small_bioimlab):
         proba = fitted.predict_proba(X)
         assert proba.shape == (len(X), 4)
         assert np.isfinite(proba).all()
+
+
+def test_pickle_round_trip_keeps_custom_layers_and_probabilities():
+    import pickle
+
+    X, y = bars(32)
+    model = small_nets(epochs=1, shape_input=True, tta=True, **AUGMENT)["resnet"].fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    assert "shape_measures" in [layer.name for layer in restored.model_.layers]
+    np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
