@@ -263,7 +263,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             n = int(meta["X_shape_"][0])
             if self.early_stopping:
                 n -= max(int(round(self.validation_fraction * n)), 1)
-            steps = max(1, math.ceil(n / min(int(self.batch_size or 32), max(n, 1))))
+            steps = self._steps_per_epoch(n)
             rate = keras.optimizers.schedules.CosineDecay(
                 rate, decay_steps=max(1, steps * int(self.epochs)))
         if self.weight_decay:
@@ -287,7 +287,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=int(self.patience), restore_best_weights=True))
         batch_size = int(min(self.batch_size or 32, len(X)))
-        steps = max(1, math.ceil(len(X) / batch_size))
+        steps = self._steps_per_epoch(len(X))
         train = (tf.data.Dataset.from_tensor_slices((X, y))
                  .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
                  .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
@@ -301,6 +301,10 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             self.history_ = defaultdict(list)
         for key, values in hist.history.items():
             self.history_[key] += values
+
+    def _steps_per_epoch(self, n_rows: int) -> int:
+        """Batches per epoch of ``n_rows`` training rows (the last batch may be short)."""
+        return max(1, math.ceil(n_rows / int(min(self.batch_size or 32, max(n_rows, 1)))))
 
     def _carve_validation(self, X, y, seed):
         """Stratified hold-out from the training data given to ``fit``."""
