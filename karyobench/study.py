@@ -30,10 +30,13 @@ class _Strict(BaseModel):
 
 
 class CanvasConfig(_Strict):
-    mode: Literal["native", "fit"] = Field(
+    mode: Literal["native", "fit", "power"] = Field(
         "native", description="native: one scale for all crops (keeps relative length); "
-        "fit: each crop scaled to fill the canvas")
+        "fit: each crop scaled to fill the canvas; power: long side = size x "
+        "(length / 99th-percentile length) ** exponent (small crops enlarged, order kept)")
     size: int = Field(64, ge=8, le=512, description="canvas side in pixels")
+    exponent: float = Field(0.5, gt=0.0, lt=1.0, description="power mode only: 1 would be "
+                            "native, 0 fit")
 
 
 class DatasetConfig(_Strict):

@@ -71,6 +71,8 @@ def test_not_a_mapping(write_study):
     (with_(cv={"folds": 1}), r"'cv.folds' = 1: .*greater than or equal to 2"),
     (with_(cv={"split": "leaky"}), r"'cv.split.0' = 'leaky'"),
     (with_(dataset={"canvas": {"mode": "stretch"}}), r"'dataset.canvas.mode' = 'stretch'"),
+    (with_(dataset={"canvas": {"mode": "power", "exponent": 1.5}}),
+     r"'dataset.canvas.exponent' = 1.5: .*less than 1"),
     (with_(tasks=[{"name": "t", "classes": ["1"]}]), "at least two classes"),
     (with_(tasks=[{"name": "t", "classes": ["1", "1"]}]), "classes must be unique"),
     (with_(tasks=[]), "'tasks' = list"),

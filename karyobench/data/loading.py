@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from karyobench.data.canvas import (native_scale, place_on_canvas, to_bright_on_dark,
-                                    trim_background)
+from karyobench.data.canvas import (native_scale, place_on_canvas, power_scales,
+                                    to_bright_on_dark, trim_background)
 from karyobench.data.dataset import Dataset
 from karyobench.data.imageio import read_grey
 from karyobench.data.sources import GROUP_COLUMNS, read_source
@@ -26,7 +26,7 @@ def default_cache_dir() -> Path:
 
 def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
                  polarity: str = "auto", canvas_mode: str = "native", canvas_size: int = 64,
-                 limit_groups: int | None = None, group_column: str | None = None,
+                 canvas_exponent: float = 0.5, limit_groups: int | None = None, group_column: str | None = None,
                  on_bad_image: str = "error", seed: int = 0,
                  cache_dir: Path | None = None) -> Dataset:
     """Read the source, decode, normalise polarity, place on the canvas; cached on disk."""
@@ -36,12 +36,15 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
         table = _limit_groups(table, limit_groups, group_column, seed)
     params = dict(polarity=polarity, canvas_mode=canvas_mode, canvas_size=int(canvas_size),
                   on_bad_image=on_bad_image, version=CACHE_VERSION)
+    if canvas_mode == "power":  # only this mode reads the exponent; other keys unchanged
+        params["canvas_exponent"] = float(canvas_exponent)
     cache_file = cache_dir / "images" / f"{_cache_key(table, params)}.npz"
     if cache_file.is_file():
         images, crop_sizes, kept, skipped = _read_cache(cache_file)
     else:
         images, crop_sizes, kept, skipped = _decode(table, polarity, canvas_mode,
-                                                    int(canvas_size), on_bad_image)
+                                                    int(canvas_size), float(canvas_exponent),
+                                                    on_bad_image)
         _write_cache(cache_file, images, crop_sizes, kept, skipped)
     table = table.iloc[kept].reset_index(drop=True)
     groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}
@@ -78,7 +81,7 @@ def _cache_key(table: pd.DataFrame, params: dict) -> str:
     return digest.hexdigest()[:24]
 
 
-def _decode(table, polarity, canvas_mode, canvas_size, on_bad_image):
+def _decode(table, polarity, canvas_mode, canvas_size, canvas_exponent, on_bad_image):
     crops, kept, skipped = [], [], []
     for row, path in enumerate(table["path"]):
         try:
@@ -93,8 +96,13 @@ def _decode(table, polarity, canvas_mode, canvas_size, on_bad_image):
         raise DataError(f"no readable images in the dataset: all {len(table)} file(s) were "
                         f"unreadable{first}.")
     crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
-    scale = native_scale(crop_sizes, canvas_size) if canvas_mode == "native" else None
-    images = np.stack([place_on_canvas(c, canvas_size, scale) for c in crops])
+    if canvas_mode == "native":
+        scales = [native_scale(crop_sizes, canvas_size)] * len(crops)
+    elif canvas_mode == "power":
+        scales = power_scales(crop_sizes, canvas_size, canvas_exponent)
+    else:  # fit
+        scales = [None] * len(crops)
+    images = np.stack([place_on_canvas(c, canvas_size, s) for c, s in zip(crops, scales)])
     # Quantise as the cache stores it, so a fresh decode and a cache hit are identical.
     images = images.astype(np.float16).astype(np.float32)
     return images, crop_sizes, np.array(kept), skipped

@@ -64,6 +64,8 @@ def canvas_label(study: Study, estimator) -> str:
     canvas = estimator.canvas
     if canvas is None or canvas == study.dataset.canvas:
         return ""
+    if canvas.mode == "power":
+        return f"power{canvas.exponent:g}_{canvas.size}"
     return f"{canvas.mode}{canvas.size}"
 
 
@@ -72,7 +74,8 @@ def _load_canvas(study: Study, canvas, cache_dir) -> Dataset:
     return load_dataset(
         config.source, path=config.path, synthetic=config.synthetic or None,
         polarity=config.polarity, canvas_mode=canvas.mode,
-        canvas_size=canvas.size, limit_groups=config.limit_groups,
+        canvas_size=canvas.size, canvas_exponent=canvas.exponent,
+        limit_groups=config.limit_groups,
         group_column=None if config.group_column in (None, "auto") else config.group_column,
         on_bad_image=config.on_bad_image, seed=study.seed, cache_dir=cache_dir)
 

@@ -47,6 +47,26 @@ def test_native_canvas_keeps_chromosome_1_longer_than_21(subset_manifest, tmp_pa
     np.testing.assert_array_equal(data.crop_sizes, fitted.crop_sizes)
 
 
+def test_power_canvas_enlarges_small_chromosomes_but_keeps_length_order(subset_manifest,
+                                                                       tmp_path):
+    manifest = subset_manifest(karyotypes=range(1, 6), classes=["01", "21"])
+
+    def long_side(data):
+        mask = data.images > 0.1
+        return np.maximum(mask.any(axis=2).sum(axis=1), mask.any(axis=1).sum(axis=1))
+
+    native = load(manifest, tmp_path, canvas_size=48, canvas_mode="native")
+    power = load(manifest, tmp_path, canvas_size=48, canvas_mode="power", canvas_exponent=0.5)
+    is_one = native.labels == "1"
+    # chromosome 21 gets more pixels than on the native canvas ...
+    assert long_side(power)[~is_one].mean() > 1.3 * long_side(native)[~is_one].mean()
+    # ... yet stays clearly shorter than chromosome 1, unlike on the fit canvas
+    assert long_side(power)[is_one].mean() > 1.3 * long_side(power)[~is_one].mean()
+    # the exponent is part of the cache key: another exponent is another canvas
+    flatter = load(manifest, tmp_path, canvas_size=48, canvas_mode="power", canvas_exponent=0.2)
+    assert long_side(flatter)[~is_one].mean() > long_side(power)[~is_one].mean()
+
+
 def test_folders_layout_loads_without_groups(bioimlab_table, bioimlab_dir, tmp_path):
     root = tmp_path / "imgs"
     for label in ("01", "02"):
