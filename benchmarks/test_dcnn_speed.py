@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,50 @@ def test_tensorflow_settings(benchmark):
          onednn_speedup=ips["onednn_on"] / ips["onednn_off"],
          xla_speedup_onednn_on=ips["onednn_on_xla"] / ips["onednn_on"],
          xla_speedup_onednn_off=ips["onednn_off_xla"] / ips["onednn_off"])
+
+
+def _optimizer_update_seconds(model, rounds: int = 30) -> float:
+    """Wall time of one Adam update of ``model``'s weights (zero gradients), compiled."""
+    import tensorflow as tf
+
+    from karyobench._tf import keras_module
+
+    keras = keras_module()
+    variables = [tf.Variable(v) for v in model.trainable_variables]
+    grads = [tf.zeros_like(v) for v in variables]
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    optimizer.build(variables)
+    update = tf.function(lambda: optimizer.apply(grads, variables))
+    update()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        update()
+    return (time.perf_counter() - start) / rounds
+
+
+def test_dcnn_step_cost_decomposition(benchmark, peak_flops):
+    """Where the seed DCNN's 64 px training time goes: seconds per step at four batch
+    sizes, fitted as ``fixed + per_image * batch``. ``fixed`` (optimizer update, dispatch)
+    is paid once per step; ``per_image`` bounds the fraction of peak any batch size can
+    reach (the ceiling)."""
+    n, epochs, batches = 1024, 3, (32, 64, 128, 256)
+    X, y = seed_data(64, n)
+    per_step = {}
+
+    def run():
+        for batch in batches:
+            clf, timer, _ = harness_fit(X, y, epochs, batch_size=batch)
+            per_step[batch] = timer.steady_seconds() / ((epochs - 1) * n / batch)
+        per_step["model"] = clf.model_
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    model = per_step.pop("model")
+    sizes = np.array(batches, dtype=float)
+    per_image, fixed = np.polyfit(sizes, np.array([per_step[b] for b in batches]), 1)
+    flops = training_flops_per_image(model)
+    note(benchmark, **{f"ms_per_step_batch{b}": per_step[b] * 1e3 for b in batches},
+         fixed_ms_per_step=fixed * 1e3, per_image_ms=per_image * 1e3,
+         adam_update_ms=_optimizer_update_seconds(model) * 1e3,
+         fraction_of_peak_batch64=64 * flops / per_step[64] / peak_flops,
+         ceiling_fraction_of_peak=flops / per_image / peak_flops)
+    assert per_step[256] > per_step[32], "a larger batch cannot take less time per step"
