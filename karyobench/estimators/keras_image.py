@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from karyobench._tf import keras_module
 from karyobench.estimators.compat import SklearnKerasClassifier
+from karyobench.estimators.fused_adam import fused_adam_class
 
 FLIPS = {"none", "horizontal", "vertical", "horizontal_and_vertical"}
 
@@ -269,7 +270,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         if self.weight_decay:
             return keras.optimizers.AdamW(learning_rate=rate,
                                           weight_decay=float(self.weight_decay))
-        return keras.optimizers.Adam(learning_rate=rate)
+        return fused_adam_class()(learning_rate=rate)
 
     # ------------------------------------------------------------ training -------------
 
