@@ -297,7 +297,14 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                         shuffle=False)
         if validation is not None:
             fit_args["validation_data"] = validation
-        hist = self.model_.fit(train, **fit_args)
+        # One compiled call per epoch: the per-step Python dispatch is paid once per epoch
+        # (same batches, same order, same weights). Reset afterwards: predict and
+        # evaluate keep their own one-batch-per-call loop.
+        self.model_.steps_per_execution, self.model_.train_function = steps, None
+        try:
+            hist = self.model_.fit(train, **fit_args)
+        finally:
+            self.model_.steps_per_execution, self.model_.train_function = 1, None
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
             self.history_ = defaultdict(list)
         for key, values in hist.history.items():
