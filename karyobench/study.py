@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_serializer)
 
 from karyobench.errors import ConfigError
 from karyobench.tuning.space import TuningConfig
@@ -37,6 +38,14 @@ class CanvasConfig(_Strict):
     size: int = Field(64, ge=8, le=512, description="canvas side in pixels")
     exponent: float = Field(0.5, gt=0.0, lt=1.0, description="power mode only: 1 would be "
                             "native, 0 fit")
+
+    @model_serializer(mode="wrap")
+    def _record_exponent_only_for_power(self, handler):
+        """Resolved configs and protocols list the exponent only where it acts."""
+        record = handler(self)
+        if self.mode != "power":
+            record.pop("exponent", None)
+        return record
 
 
 class DatasetConfig(_Strict):
