@@ -68,6 +68,23 @@ def power_scales(crop_sizes: np.ndarray, canvas_size: int, exponent: float,
     return canvas_size / reference * (reference / longest) ** (1.0 - exponent)
 
 
+def _native_scales(crop_sizes, canvas_size, exponent):
+    return [native_scale(crop_sizes, canvas_size)] * len(crop_sizes)
+
+
+def _fit_scales(crop_sizes, canvas_size, exponent):
+    return [None] * len(crop_sizes)  # place_on_canvas fits the longer side
+
+
+CANVAS_SCALES = {"native": _native_scales, "fit": _fit_scales, "power": power_scales}
+
+
+def canvas_scales(mode: str, crop_sizes: np.ndarray, canvas_size: int,
+                  exponent: float = 0.5) -> list:
+    """Per-crop resize factors of canvas ``mode`` (one of :data:`CANVAS_SCALES`)."""
+    return list(CANVAS_SCALES[mode](crop_sizes, canvas_size, exponent))
+
+
 def place_on_canvas(image: np.ndarray, canvas_size: int, scale: float | None) -> np.ndarray:
     """Resize by ``scale`` (``None``: fit the longer side) and centre on the canvas."""
     h, w = image.shape

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from karyobench.data.canvas import (native_scale, place_on_canvas, power_scales,
-                                    to_bright_on_dark, trim_background)
+from karyobench.data.canvas import (canvas_scales, place_on_canvas, to_bright_on_dark,
+                                    trim_background)
 from karyobench.data.dataset import Dataset
 from karyobench.data.imageio import read_grey
 from karyobench.data.sources import GROUP_COLUMNS, read_source
@@ -26,8 +26,8 @@ def default_cache_dir() -> Path:
 
 def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
                  polarity: str = "auto", canvas_mode: str = "native", canvas_size: int = 64,
-                 canvas_exponent: float = 0.5, limit_groups: int | None = None, group_column: str | None = None,
-                 on_bad_image: str = "error", seed: int = 0,
+                 canvas_exponent: float = 0.5, limit_groups: int | None = None,
+                 group_column: str | None = None, on_bad_image: str = "error", seed: int = 0,
                  cache_dir: Path | None = None) -> Dataset:
     """Read the source, decode, normalise polarity, place on the canvas; cached on disk."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -96,12 +96,7 @@ def _decode(table, polarity, canvas_mode, canvas_size, canvas_exponent, on_bad_i
         raise DataError(f"no readable images in the dataset: all {len(table)} file(s) were "
                         f"unreadable{first}.")
     crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
-    if canvas_mode == "native":
-        scales = [native_scale(crop_sizes, canvas_size)] * len(crops)
-    elif canvas_mode == "power":
-        scales = power_scales(crop_sizes, canvas_size, canvas_exponent)
-    else:  # fit
-        scales = [None] * len(crops)
+    scales = canvas_scales(canvas_mode, crop_sizes, canvas_size, canvas_exponent)
     images = np.stack([place_on_canvas(c, canvas_size, s) for c, s in zip(crops, scales)])
     # Quantise as the cache stores it, so a fresh decode and a cache hit are identical.
     images = images.astype(np.float16).astype(np.float32)
