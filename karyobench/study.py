@@ -39,6 +39,13 @@ class CanvasConfig(_Strict):
     exponent: float = Field(0.5, gt=0.0, lt=1.0, description="power mode only: 1 would be "
                             "native, 0 fit")
 
+    @property
+    def label(self) -> str:
+        """Short name of this rendering, e.g. 'native64' or 'power0.5_64'."""
+        if self.mode == "power":
+            return f"power{self.exponent:g}_{self.size}"
+        return f"{self.mode}{self.size}"
+
     @model_serializer(mode="wrap")
     def _record_exponent_only_for_power(self, handler):
         """Resolved configs and protocols list the exponent only where it acts."""

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from karyobench.errors import ConfigError
-from karyobench.study import Study, load_study, parse_study
+from karyobench.study import CanvasConfig, Study, load_study, parse_study
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMAL = {"name": "s", "tasks": [{"name": "t"}], "estimators": [{"kind": "dcnn"}]}
@@ -172,3 +172,11 @@ def test_study_file_not_utf8(tmp_path):
 def test_study_path_is_a_folder(tmp_path):
     with pytest.raises(ConfigError, match="is a folder; give the study's YAML file"):
         load_study(tmp_path)
+
+
+def test_canvas_label_and_record_name_the_exponent_only_in_power_mode():
+    power = CanvasConfig(mode="power", size=64, exponent=0.25)
+    fit = CanvasConfig(mode="fit", size=96)
+    assert (power.label, fit.label) == ("power0.25_64", "fit96")
+    assert power.model_dump()["exponent"] == 0.25
+    assert "exponent" not in fit.model_dump()

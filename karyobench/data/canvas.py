@@ -63,9 +63,9 @@ def power_scales(crop_sizes: np.ndarray, canvas_size: int, exponent: float,
     0 < exponent < 1 length order survives on the canvas while small chromosomes are
     enlarged, so the banding of chromosome 21 is not a handful of pixels.
     """
-    longest = np.max(crop_sizes, axis=1).astype(float)
-    reference = float(np.percentile(longest, percentile))
-    return canvas_size / reference * (reference / longest) ** (1.0 - exponent)
+    base = native_scale(crop_sizes, canvas_size, percentile)  # canvas / L99
+    relative_length = np.max(crop_sizes, axis=1) * base / canvas_size  # L / L99
+    return base * relative_length ** (exponent - 1.0)
 
 
 def _native_scales(crop_sizes, canvas_size, exponent):

@@ -64,9 +64,7 @@ def canvas_label(study: Study, estimator) -> str:
     canvas = estimator.canvas
     if canvas is None or canvas == study.dataset.canvas:
         return ""
-    if canvas.mode == "power":
-        return f"power{canvas.exponent:g}_{canvas.size}"
-    return f"{canvas.mode}{canvas.size}"
+    return canvas.label
 
 
 def _load_canvas(study: Study, canvas, cache_dir) -> Dataset:
