@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 
@@ -42,17 +40,6 @@ def test_fused_update_trains_like_keras_adam(amsgrad):
     # the weights moved: the comparison is not between two untrained models
     initial = _model().get_weights()
     assert max(float(np.abs(a - b).max()) for a, b in zip(reference, initial)) > 1e-2
-
-
-def test_classifiers_train_with_it_and_pickle():
-    rng = np.random.default_rng(0)
-    X = rng.random((40, 16, 16), dtype=np.float32)
-    y = np.array(["a", "b"] * 20)
-    clf = DCNNClassifier(conv_filters=(4, 4, 4), dense_units=(8,), padding="same", epochs=2,
-                         batch_size=8, random_state=0).fit(X, y)
-    assert type(clf.model_.optimizer).__name__ == "FusedAdam"
-    restored = pickle.loads(pickle.dumps(clf))
-    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
 def test_fit_runs_one_call_per_epoch_and_restores_predict():

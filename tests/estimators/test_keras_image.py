@@ -162,6 +162,8 @@ def test_pickle_round_trip_keeps_custom_layers_and_probabilities():
 
     X, y = bars(32)
     model = small_nets(epochs=1, shape_input=True, tta=True, **AUGMENT)["resnet"].fit(X, y)
+    assert type(model.model_.optimizer).__name__ == "FusedAdam"
     restored = pickle.loads(pickle.dumps(model))
     assert "shape_measures" in [layer.name for layer in restored.model_.layers]
+    assert type(restored.model_.optimizer).__name__ == "FusedAdam"  # registered class
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
