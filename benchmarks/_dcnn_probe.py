@@ -1,7 +1,8 @@
 """DCNN training probes shared by the benchmarks; also a CLI for settings that TensorFlow
 reads only at import time (oneDNN), so they must be measured in a fresh process:
 
-    python benchmarks/_dcnn_probe.py --px 64 --n 256 --epochs 3 [--jit] [--bare]
+    python benchmarks/_dcnn_probe.py --px 64 --n 256 --epochs 3 [--jit] [--keras-adam]
+        [--inter-op N]
 
 prints one JSON line ``{"images_per_second": ..., "flops_per_image": ..., ...}``.
 """
@@ -62,14 +63,28 @@ def jit_classifier():
     return JitDCNN
 
 
-def harness_fit(X, y, epochs: int, *, jit: bool = False, random_state: int = 0, **params):
+def keras_adam_classifier():
+    """``DCNNClassifier`` with Keras' own (unfused) Adam at a constant rate (the seed's
+    setting), for comparison with FusedAdam."""
+    from karyobench.estimators.dcnn import DCNNClassifier
+
+    class KerasAdamDCNN(DCNNClassifier):
+        def _optimizer(self, keras, meta):
+            return keras.optimizers.Adam(learning_rate=float(self.learning_rate))
+
+    return KerasAdamDCNN
+
+
+def harness_fit(X, y, epochs: int, *, jit: bool = False, keras_adam: bool = False,
+                random_state: int = 0, **params):
     """Train the seed DCNN through karyobench; returns (classifier, timer, wall s).
 
     ``params`` override DCNNClassifier parameters (e.g. ``precision``, ``batch_size``).
     """
     from karyobench.estimators.dcnn import DCNNClassifier
 
-    cls = jit_classifier() if jit else DCNNClassifier
+    cls = (jit_classifier() if jit else keras_adam_classifier() if keras_adam
+           else DCNNClassifier)
     timer = epoch_timer()
     clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer], **params)
     start = time.perf_counter()
@@ -109,16 +124,27 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--keras-adam", action="store_true")
+    parser.add_argument("--inter-op", type=int, default=0, help="inter-op threads (0: TF's)")
     args = parser.parse_args(argv)
+    if args.inter_op:  # thread pools are fixed once the runtime starts: set them first
+        from karyobench._tf import quiet_environment
+
+        quiet_environment()
+        import tensorflow as tf
+
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     sys.path.insert(0, os.path.dirname(__file__))
     from conftest import training_flops_per_image
 
     X, y = seed_data(args.px, args.n)
-    clf, timer, wall = harness_fit(X, y, args.epochs, jit=args.jit)
+    clf, timer, wall = harness_fit(X, y, args.epochs, jit=args.jit,
+                                   keras_adam=args.keras_adam)
     ips = args.n * (args.epochs - 1) / timer.steady_seconds()
     print(json.dumps(dict(images_per_second=ips, wall_seconds=wall,
                           flops_per_image=training_flops_per_image(clf.model_),
-                          onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit)))
+                          onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit,
+                          keras_adam=args.keras_adam, inter_op=args.inter_op)))
 
 
 if __name__ == "__main__":

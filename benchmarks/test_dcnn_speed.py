@@ -182,8 +182,9 @@ def _probe(env_overrides: dict, *args: str) -> dict:
 
 
 def test_tensorflow_settings(benchmark):
-    """oneDNN on/off and XLA, each in a fresh process (TF reads oneDNN at import)."""
-    args = ("--px", "64", "--n", "256", "--epochs", "3")
+    """oneDNN on/off, XLA, Keras' unfused Adam and one inter-op thread, each in a fresh
+    process (TF reads oneDNN and its thread pools once)."""
+    args = ("--px", "64", "--n", "1024", "--epochs", "3")
     results = {}
 
     def run():
@@ -192,13 +193,17 @@ def test_tensorflow_settings(benchmark):
         results["onednn_on"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "1"}, *args)
         results["onednn_on_xla"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "1"}, *args, "--jit")
         results["onednn_off_xla"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "0"}, *args, "--jit")
+        results["keras_adam"] = _probe({}, *args, "--keras-adam")
+        results["inter_op_1"] = _probe({}, *args, "--inter-op", "1")
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     ips = {k: v["images_per_second"] for k, v in results.items()}
     note(benchmark, **{f"{k}_images_per_second": v for k, v in ips.items()},
          onednn_speedup=ips["onednn_on"] / ips["onednn_off"],
          xla_speedup_onednn_on=ips["onednn_on_xla"] / ips["onednn_on"],
-         xla_speedup_onednn_off=ips["onednn_off_xla"] / ips["onednn_off"])
+         xla_speedup_onednn_off=ips["onednn_off_xla"] / ips["onednn_off"],
+         fused_adam_speedup=ips["default"] / ips["keras_adam"],
+         inter_op_1_speedup=ips["inter_op_1"] / ips["default"])
 
 
 def _optimizer_update_seconds(model, optimizer_class, rounds: int = 30) -> float:
@@ -227,16 +232,16 @@ def test_dcnn_step_cost_decomposition(benchmark, peak_flops):
 
     n, epochs, batches = 1024, 3, (32, 64, 128, 256)
     X, y = seed_data(64, n)
-    per_step = {}
+    per_step, fitted = {}, []
 
     def run():
         for batch in batches:
             clf, timer, _ = harness_fit(X, y, epochs, batch_size=batch)
             per_step[batch] = timer.steady_seconds() / ((epochs - 1) * n / batch)
-        per_step["model"] = clf.model_
+            fitted.append(clf)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    model = per_step.pop("model")
+    model = fitted[-1].model_
     sizes = np.array(batches, dtype=float)
     per_image, fixed = np.polyfit(sizes, np.array([per_step[b] for b in batches]), 1)
     flops = training_flops_per_image(model)
