@@ -287,7 +287,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             X, y, validation = self._carve_validation(X, y, seed)
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=int(self.patience), restore_best_weights=True))
-        batch_size = int(min(self.batch_size or 32, len(X)))
+        batch_size = self._batch_size(len(X))
         steps = self._steps_per_epoch(len(X))
         train = (tf.data.Dataset.from_tensor_slices((X, y))
                  .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
@@ -310,9 +310,13 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         for key, values in hist.history.items():
             self.history_[key] += values
 
+    def _batch_size(self, n_rows: int) -> int:
+        """The batch size used on ``n_rows`` training rows (never more than the rows)."""
+        return int(min(self.batch_size or 32, max(n_rows, 1)))
+
     def _steps_per_epoch(self, n_rows: int) -> int:
         """Batches per epoch of ``n_rows`` training rows (the last batch may be short)."""
-        return max(1, math.ceil(n_rows / int(min(self.batch_size or 32, max(n_rows, 1)))))
+        return max(1, math.ceil(n_rows / self._batch_size(n_rows)))
 
     def _carve_validation(self, X, y, seed):
         """Stratified hold-out from the training data given to ``fit``."""
