@@ -2,7 +2,7 @@
 reads only at import time (oneDNN), so they must be measured in a fresh process:
 
     python benchmarks/_dcnn_probe.py --px 64 --n 256 --epochs 3 [--jit] [--keras-adam]
-        [--inter-op N]
+        [--inter-op N] [--barrier DIR --parties K]
 
 prints one JSON line ``{"images_per_second": ..., "flops_per_image": ..., ...}``.
 """
@@ -26,8 +26,12 @@ def seed_data(px: int, n: int, n_classes: int = 24, seed: int = 0):
     return X, y
 
 
-def epoch_timer():
-    """A Keras callback recording the wall clock at each epoch end."""
+def epoch_timer(barrier: str | None = None, parties: int = 1):
+    """A Keras callback recording the wall clock at each epoch end.
+
+    With ``barrier`` (a folder shared by ``parties`` processes), each process waits after
+    its warm-up epoch until all have finished theirs, so their timed epochs overlap.
+    """
     from karyobench._tf import keras_module
 
     keras = keras_module()
@@ -41,13 +45,26 @@ def epoch_timer():
             self.ends = [time.perf_counter()]
 
         def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0 and barrier:
+                _wait_for_parties(barrier, parties)
             self.ends.append(time.perf_counter())
+            if epoch == 0:
+                self.steady_start_epoch_time = time.time()
 
         def steady_seconds(self) -> float:
             """Seconds for the epochs after the first (tracing/warm-up excluded)."""
             return self.ends[-1] - self.ends[1]
 
     return EpochTimer()
+
+
+def _wait_for_parties(folder: str, parties: int, timeout: float = 300.0) -> None:
+    open(os.path.join(folder, f"ready.{os.getpid()}"), "w").close()
+    deadline = time.monotonic() + timeout
+    while sum(n.startswith("ready.") for n in os.listdir(folder)) < parties:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only some of {parties} probes reached the barrier")
+        time.sleep(0.005)
 
 
 def jit_classifier():
@@ -76,7 +93,7 @@ def keras_adam_classifier():
 
 
 def harness_fit(X, y, epochs: int, *, jit: bool = False, keras_adam: bool = False,
-                random_state: int = 0, **params):
+                random_state: int = 0, timer=None, **params):
     """Train the seed DCNN through karyobench; returns (classifier, timer, wall s).
 
     ``params`` override DCNNClassifier parameters (e.g. ``precision``, ``batch_size``).
@@ -85,7 +102,7 @@ def harness_fit(X, y, epochs: int, *, jit: bool = False, keras_adam: bool = Fals
 
     cls = (jit_classifier() if jit else keras_adam_classifier() if keras_adam
            else DCNNClassifier)
-    timer = epoch_timer()
+    timer = timer or epoch_timer()
     clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer], **params)
     start = time.perf_counter()
     clf.fit(X, y)
@@ -126,6 +143,8 @@ def main(argv=None) -> None:
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--keras-adam", action="store_true")
     parser.add_argument("--inter-op", type=int, default=0, help="inter-op threads (0: TF's)")
+    parser.add_argument("--barrier", default=None, help="folder shared by --parties probes")
+    parser.add_argument("--parties", type=int, default=1)
     args = parser.parse_args(argv)
     if args.inter_op:  # thread pools are fixed once the runtime starts: set them first
         from karyobench._tf import quiet_environment
@@ -139,9 +158,13 @@ def main(argv=None) -> None:
 
     X, y = seed_data(args.px, args.n)
     clf, timer, wall = harness_fit(X, y, args.epochs, jit=args.jit,
-                                   keras_adam=args.keras_adam)
+                                   keras_adam=args.keras_adam,
+                                   timer=epoch_timer(args.barrier, args.parties))
     ips = args.n * (args.epochs - 1) / timer.steady_seconds()
+    start = timer.steady_start_epoch_time
     print(json.dumps(dict(images_per_second=ips, wall_seconds=wall,
+                          steady_start=start, steady_end=start + timer.steady_seconds(),
+                          steady_images=args.n * (args.epochs - 1),
                           flops_per_image=training_flops_per_image(clf.model_),
                           onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit,
                           keras_adam=args.keras_adam, inter_op=args.inter_op)))

@@ -206,6 +206,44 @@ def test_tensorflow_settings(benchmark):
          inter_op_1_speedup=ips["inter_op_1"] / ips["default"])
 
 
+def test_dcnn_folds_in_parallel(benchmark, peak_flops, tmp_path):
+    """The seed DCNN at 64 px as a study trains it with ``backend: loky``: one fold per
+    core, one TensorFlow thread each, all training at once (barrier-aligned timed epochs),
+    against one process using every core. Aggregate FLOP/s over the union of the timed
+    windows, so late starters count against the parallel figure."""
+    cores = os.cpu_count() or 1
+    args = ("--px", "64", "--n", "1024", "--epochs", "4")
+    results = {}
+
+    def run():
+        results["one_process"] = _probe({}, *args)
+        single = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KARYOBENCH_TF_THREADS="1",
+                      OMP_NUM_THREADS="1")
+        barrier = tmp_path / "barrier"
+        barrier.mkdir()
+        probes = [subprocess.Popen([sys.executable, str(HERE / "_dcnn_probe.py"), *args,
+                                    "--barrier", str(barrier), "--parties", str(cores)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=single) for _ in range(cores)]
+        outputs = [p.communicate(timeout=900) for p in probes]
+        for probe, (_, err) in zip(probes, outputs):
+            assert probe.returncode == 0, err[-2000:]
+        results["per_core"] = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    one, per_core = results["one_process"], results["per_core"]
+    window = (max(p["steady_end"] for p in per_core)
+              - min(p["steady_start"] for p in per_core))
+    parallel_ips = sum(p["steady_images"] for p in per_core) / window
+    flops = one["flops_per_image"]
+    note(benchmark, cores=cores, one_process_images_per_second=one["images_per_second"],
+         parallel_images_per_second=parallel_ips,
+         overlap=sum(p["steady_end"] - p["steady_start"] for p in per_core) / (cores * window),
+         parallel_speedup=parallel_ips / one["images_per_second"],
+         one_process_fraction_of_peak=one["images_per_second"] * flops / best_peak_flops(),
+         parallel_fraction_of_peak=parallel_ips * flops / best_peak_flops())
+
+
 def _optimizer_update_seconds(model, optimizer_class, rounds: int = 30) -> float:
     """Wall time of one update of ``model``'s weights (zero gradients), compiled."""
     import tensorflow as tf

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_serializer)
+                      model_serializer, model_validator)
 
 from karyobench.errors import ConfigError
 from karyobench.tuning.space import TuningConfig
@@ -146,6 +146,22 @@ class EstimatorConfig(_Strict):
         return self.name or self.kind
 
 
+class EnsembleConfig(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="label in tables, distinct from every estimator's")
+    members: list[str] = Field(..., min_length=2, description="estimator names whose "
+                               "per-fold probabilities are averaged (soft voting)")
+    weights: list[float] | None = Field(None, description="one positive weight per member "
+                                        "(default: equal)")
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value):
+        if value is not None and any(w <= 0 for w in value):
+            raise ValueError("weights must be positive")
+        return value
+
+
 class CVConfig(_Strict):
     split: list[Literal["auto", "group", "stratified", "image"]] = Field(
         default_factory=lambda: ["auto"],
@@ -173,6 +189,9 @@ class Study(_Strict):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     tasks: list[TaskConfig] = Field(..., min_length=1)
     estimators: list[EstimatorConfig] = Field(..., min_length=1)
+    ensembles: list[EnsembleConfig] = Field(
+        default_factory=list, description="soft-voting ensembles of estimators above, "
+        "built from their stored fold probabilities (no retraining)")
     cv: CVConfig = Field(default_factory=CVConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
@@ -185,6 +204,27 @@ class Study(_Strict):
             raise ValueError(f"estimator names must be unique; repeated: {sorted(dup)} "
                              "(give each a distinct 'name')")
         return value
+
+    @model_validator(mode="after")
+    def _ensembles_name_estimators(self):
+        labels = [e.label for e in self.estimators]
+        seen = set(labels)
+        for index, ensemble in enumerate(self.ensembles):
+            where = f"ensembles.{index} ('{ensemble.name}')"
+            if ensemble.name in seen:
+                raise ValueError(f"{where}: name already used by an estimator or ensemble; "
+                                 "give the ensemble a distinct name")
+            seen.add(ensemble.name)
+            unknown = [m for m in ensemble.members if m not in labels]
+            if unknown:
+                raise ValueError(f"{where}: members {unknown} are not estimators of this "
+                                 f"study; choose from {labels}")
+            if len(set(ensemble.members)) != len(ensemble.members):
+                raise ValueError(f"{where}: a member is listed twice")
+            if ensemble.weights is not None and len(ensemble.weights) != len(ensemble.members):
+                raise ValueError(f"{where}: {len(ensemble.weights)} weights for "
+                                 f"{len(ensemble.members)} members; give one per member")
+        return self
 
     def digest(self) -> str:
         """Hash of the resolved configuration (what makes two runs comparable)."""

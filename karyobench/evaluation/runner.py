@@ -24,6 +24,7 @@ from karyobench.data.sources import GROUP_COLUMNS
 from karyobench.errors import ConfigError
 from karyobench.estimators import build
 from karyobench.evaluation.backends import BACKENDS
+from karyobench.evaluation.ensembles import combine, plan_ensembles
 from karyobench.evaluation.environment import describe_environment
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
@@ -179,8 +180,13 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                 save_fold_record(store.root, result.job, result)
             if progress:
                 progress.advance(result)
+        ensemble_jobs = plan_ensembles(study, jobs)
+        for job in ensemble_jobs:
+            if not store.has(job):
+                store.save(combine(job, store), dataset.paths, groups,
+                           labels_by_task[job.task])
         previous = _read_folds(store.root / "folds.parquet")
-        folds, _ = store.assemble(jobs)
+        folds, _ = store.assemble(jobs + ensemble_jobs)
         tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
             folds.drop(columns=_TIMINGS))
         if tuning_url:
@@ -233,6 +239,9 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column):
         "canvas": study.dataset.canvas.model_dump(),
         "estimator_canvases": {e.label: (e.canvas or study.dataset.canvas).model_dump()
                                for e in study.estimators},
+        "ensembles": {e.name: {"members": e.members, "weights": e.weights,
+                               "rule": "weighted mean of member probabilities"}
+                      for e in study.ensembles},
     }
     atomic_write_text(store.root / "protocol.json", json.dumps(protocol, indent=1))
     atomic_write_text(store.root / "tasks.json", json.dumps(task_info, indent=1))

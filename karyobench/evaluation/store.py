@@ -86,8 +86,12 @@ class ResultsStore:
         atomic_write_text(self.jobs_dir / f"{job.key}.json", json.dumps(record, indent=1))
 
     def load(self, job: FoldJob) -> tuple[dict, pd.DataFrame]:
-        record = json.loads((self.jobs_dir / f"{job.key}.json").read_text())
-        return record, pd.read_parquet(self.jobs_dir / f"{job.key}.parquet")
+        return self.load_key(job.key)
+
+    def load_key(self, key: str) -> tuple[dict, pd.DataFrame]:
+        """A finished fold's record and predictions by job key."""
+        record = json.loads((self.jobs_dir / f"{key}.json").read_text())
+        return record, pd.read_parquet(self.jobs_dir / f"{key}.parquet")
 
     def assemble(self, jobs: list[FoldJob]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``folds.parquet`` and ``predictions.parquet`` from exactly these jobs."""
