@@ -294,6 +294,8 @@ def _explain(err: ValidationError, source) -> str:
             lines.append(f"unknown key '{loc}'.{hint}{allowed}")
         elif problem["type"] == "missing":
             lines.append(f"missing required key '{loc}'.")
+        elif not loc:  # a check across keys (e.g. ensembles naming estimators)
+            lines.append(problem["msg"].removeprefix("Value error, ") + ".")
         else:
             value = problem.get("input")
             shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__

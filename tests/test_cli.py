@@ -510,6 +510,13 @@ def _(tmp):
         {"kind": "rf_pixels", "params": {"rf__n_estimators": 0}}]))
 
 
+@bad_input("ensemble_unknown_member", "ensemble member that is not an estimator",
+           "members ['svm_lienar_pixels'] are not estimators of this study")
+def _(tmp):
+    return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"), ensembles=[
+        {"name": "vote", "members": ["svm_linear_pixels", "svm_lienar_pixels"]}]))
+
+
 @bad_input("unwritable_out", "--out under a regular file (not writable)", "is not writable",
            cli=True)
 def _(tmp):
