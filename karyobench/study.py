@@ -38,20 +38,28 @@ class CanvasConfig(_Strict):
     size: int = Field(64, ge=8, le=512, description="canvas side in pixels")
     exponent: float = Field(0.5, gt=0.0, lt=1.0, description="power mode only: 1 would be "
                             "native, 0 fit")
+    native_channel: bool = Field(
+        False, description="add the native rendering as a second image channel, so a fit "
+        "or power canvas keeps the chromosome's relative size (shape_input measures it)")
 
     @property
     def label(self) -> str:
-        """Short name of this rendering, e.g. 'native64' or 'power0.5_64'."""
+        """Short name of this rendering, e.g. 'native64', 'power0.5_64' or 'fit64+native'."""
         if self.mode == "power":
-            return f"power{self.exponent:g}_{self.size}"
-        return f"{self.mode}{self.size}"
+            label = f"power{self.exponent:g}_{self.size}"
+        else:
+            label = f"{self.mode}{self.size}"
+        return label + "+native" if self.native_channel else label
 
     @model_serializer(mode="wrap")
-    def _record_exponent_only_for_power(self, handler):
-        """Resolved configs and protocols list the exponent only where it acts."""
+    def _record_only_what_acts(self, handler):
+        """Resolved configs and protocols list the exponent only where it acts, and the
+        native channel only when it is on (older records stay as they were)."""
         record = handler(self)
         if self.mode != "power":
             record.pop("exponent", None)
+        if not self.native_channel:
+            record.pop("native_channel", None)
         return record
 
 

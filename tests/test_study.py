@@ -180,3 +180,6 @@ def test_canvas_label_and_record_name_the_exponent_only_in_power_mode():
     assert (power.label, fit.label) == ("power0.25_64", "fit96")
     assert power.model_dump()["exponent"] == 0.25
     assert "exponent" not in fit.model_dump()
+    assert "native_channel" not in fit.model_dump()  # records written before it stay equal
+    both = CanvasConfig(mode="fit", size=64, native_channel=True)
+    assert both.label == "fit64+native" and both.model_dump()["native_channel"] is True

@@ -18,7 +18,8 @@ def canonical_label(label) -> str:
 
 @dataclass
 class Dataset:
-    """Canvas images (n, h, w) float32 in [0, 1], chromosome bright on dark background.
+    """Canvas images (n, h, w) float32 in [0, 1], chromosome bright on dark background
+    ((n, h, w, 2) for a canvas with ``native_channel``: the rendering, then the native one).
 
     ``groups`` maps each known group column (``karyotype_id``, ``patient_id``, ``cell_id``)
     to a string array; ``crop_sizes`` holds each crop's original (height, width) in pixels,

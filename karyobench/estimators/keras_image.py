@@ -47,7 +47,8 @@ def as_image_batch(X, image_shape=None):
 def shape_measures_layer():
     """A Keras layer measuring each chromosome on its canvas: foreground area, height and
     width as fractions of the canvas (pixels brighter than ``threshold``; canvases are
-    bright-on-dark). On a ``native`` canvas these are the chromosome's relative size."""
+    bright-on-dark). It reads the last channel: on a ``native`` canvas, or a canvas with
+    ``native_channel``, these are the chromosome's relative size."""
     keras = keras_module()
     ops = keras.ops
 
@@ -58,7 +59,7 @@ def shape_measures_layer():
             self.threshold = float(threshold)
 
         def call(self, images):
-            mask = ops.cast(images > self.threshold, "float32")[..., 0]
+            mask = ops.cast(images[..., -1] > self.threshold, "float32")
             area = ops.mean(mask, axis=(1, 2))
             height = ops.mean(ops.max(mask, axis=2), axis=1)
             width = ops.mean(ops.max(mask, axis=1), axis=1)

@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from karyobench.evaluation.environment import describe_environment
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
 from karyobench.evaluation.store import ResultsStore, atomic_write_text
-from karyobench.study import Study
+from karyobench.study import CanvasConfig, Study
 
 
 @dataclass
@@ -69,6 +69,16 @@ def canvas_label(study: Study, estimator) -> str:
 
 
 def _load_canvas(study: Study, canvas, cache_dir) -> Dataset:
+    if canvas.native_channel:  # (n, h, w, 2): this rendering, then the native one
+        plain = _load_canvas(study, canvas.model_copy(update={"native_channel": False}),
+                             cache_dir)
+        native = _load_canvas(study, CanvasConfig(mode="native", size=canvas.size),
+                              cache_dir)
+        if not np.array_equal(plain.paths, native.paths):
+            raise ConfigError(f"canvas {canvas.label}: the native rendering kept different "
+                              "images (a crop failed to decode at one size?); see "
+                              "skipped_files.csv.")
+        return replace(plain, images=np.stack([plain.images, native.images], axis=-1))
     config = study.dataset
     return load_dataset(
         config.source, path=config.path, synthetic=config.synthetic or None,

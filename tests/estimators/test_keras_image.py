@@ -89,6 +89,16 @@ def test_shape_measures_are_area_height_and_width_fractions():
     np.testing.assert_allclose(measures[1], [0, 0, 0])
 
 
+def test_shape_measures_read_the_native_channel_of_a_two_channel_canvas():
+    """With ``native_channel`` the last channel holds the size-keeping rendering: the
+    stretched first channel must not be what is measured."""
+    images = np.zeros((1, 20, 10, 2), dtype=np.float32)
+    images[0, :, :, 0] = 0.9           # fit rendering: fills the canvas
+    images[0, 8:12, 4:6, 1] = 0.9      # native rendering: 4 rows x 2 columns
+    measures = np.asarray(shape_measures_layer()(threshold=0.1)(images))
+    np.testing.assert_allclose(measures[0], [8 / 200, 4 / 20, 2 / 10])
+
+
 def test_shape_input_feeds_the_head_and_helps_when_only_size_differs():
     """Two classes that differ only in bar length: a GAP network sees the size only
     weakly; the measured length makes it explicit."""

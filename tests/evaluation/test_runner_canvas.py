@@ -62,3 +62,31 @@ def test_too_small_estimator_canvas_names_the_estimator():
                      "canvas": {"mode": "native", "size": 16}}]))
     with pytest.raises(ConfigError, match="estimator 'deep'.*16x16 px canvas is too small"):
         plan_jobs(study, None)
+
+
+def test_native_channel_stacks_the_native_rendering_behind_the_fit_one(tmp_path):
+    study = canvas_study(native_channel=True)
+    study.estimators[1] = study.estimators[1].model_copy(update={
+        "kind": "resnet", "name": "resnet_fit_native",
+        "params": {"widths": [4, 8], "blocks": 1, "epochs": 1, "shape_input": True}})
+    dataset = load_study_dataset(study)
+    both = dataset.images_for("fit24+native")
+    assert both.shape == (len(dataset), 24, 24, 2)
+    fit = load_study_dataset(canvas_study()).images_for("fit24")
+    native = load_study_dataset(parse_study(tiny_study(
+        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 24})))).images
+    np.testing.assert_array_equal(both[..., 0], fit)
+    np.testing.assert_array_equal(both[..., 1], native)
+    # the native channel keeps relative size: chromosome 1 outgrows 21 there, not on fit
+    labels = dataset.labels
+    area = (both > 0.1).mean(axis=(1, 2))
+    assert area[labels == "1", 1].mean() > 2 * area[labels == "21", 1].mean()
+    assert area[labels == "1", 0].mean() < 2 * area[labels == "21", 0].mean()
+
+    summary = run_study(study, tmp_path / "out")
+    assert summary.n_jobs == 4
+    protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
+    assert protocol["estimator_canvases"]["resnet_fit_native"] == {
+        "mode": "fit", "size": 24, "native_channel": True}
+    folds = pd.read_parquet(tmp_path / "out" / "folds.parquet")
+    assert folds.loc[folds["estimator"] == "resnet_fit_native", "accuracy"].notna().all()
