@@ -92,7 +92,9 @@ class ImageKerasClassifier(SklearnKerasClassifier):
       ``rotation`` (fraction of a full turn), ``flip``, ``zoom``, ``shift`` (fraction of
       the canvas), ``contrast``; ``tta`` averages predictions over a horizontal flip;
     * ``shape_input`` feeds the measured area/height/width (:func:`shape_measures_layer`)
-      next to the image features;
+      next to the image features; ``body_channels`` limits the network to the first
+      channels (e.g. 1 on a ``native_channel`` canvas: fit pixels in the network, the
+      native channel only measured);
     * ``weight_decay`` (decoupled L2, AdamW), ``lr_schedule`` (constant or cosine decay
       over the planned epochs), ``precision`` (``float32`` or ``mixed_bfloat16``, which
       oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them);
@@ -114,6 +116,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         "contrast": [Interval(Real, 0, 1, closed="left")],
         "tta": ["boolean"],
         "shape_input": ["boolean"],
+        "body_channels": [None, Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "precision": [StrOptions({"float32", "mixed_bfloat16"})],
@@ -137,6 +140,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         contrast=0.0,
         tta=False,
         shape_input=False,
+        body_channels=None,
         weight_decay=0.0,
         lr_schedule="constant",
         precision="float32",
@@ -160,6 +164,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         self.contrast = contrast
         self.tta = tta
         self.shape_input = shape_input
+        self.body_channels = body_channels
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.precision = precision
@@ -202,6 +207,13 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                 f"with these layers (needs >= {need} px); raise dataset.canvas.size or "
                 "use a shallower network")
 
+    def check_channels(self, n_channels: int):
+        """Raise ValueError if ``body_channels`` asks for more channels than images have."""
+        if self.body_channels is not None and self.body_channels > n_channels:
+            raise ValueError(f"body_channels={self.body_channels} but the images have "
+                             f"{n_channels} channel(s); lower it or use a canvas with "
+                             "native_channel")
+
     def fit(self, X, y, sample_weight=None, **kwargs):
         self._validate_params()
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -243,9 +255,14 @@ class ImageKerasClassifier(SklearnKerasClassifier):
 
     def _keras_build_fn(self, meta, compile_kwargs):
         keras = keras_module()
-        inputs = keras.Input(shape=self._input_shape(meta))
+        shape = self._input_shape(meta)
+        inputs = keras.Input(shape=shape)
+        x = inputs
+        if self.body_channels is not None:
+            self.check_channels(shape[-1])
+            x = inputs[..., :int(self.body_channels)]
         with dtype_policy(self.precision):
-            x = self._augmentation(inputs, keras)
+            x = self._augmentation(x, keras)
             features = self._build_body(x, keras)
         if self.shape_input:
             measures = shape_measures_layer()(name="shape_measures")(inputs)

@@ -104,14 +104,16 @@ def group_column_of(study: Study, dataset: Dataset) -> str | None:
 def check_estimators(study: Study) -> None:
     """Fail on bad estimator names, parameters or canvas sizes before any work."""
     for estimator in study.estimators:
-        size = (estimator.canvas or study.dataset.canvas).size
+        canvas = estimator.canvas or study.dataset.canvas
         where = f"estimator '{estimator.label}'"
         built = build(estimator.kind, estimator.params, where=where)
-        if hasattr(built, "check_input_shape"):
-            try:
-                built.check_input_shape((size, size))
-            except ValueError as err:
-                raise ConfigError(f"{where}: {err}.") from None
+        try:
+            if hasattr(built, "check_input_shape"):
+                built.check_input_shape((canvas.size, canvas.size))
+            if hasattr(built, "check_channels"):
+                built.check_channels(2 if canvas.native_channel else 1)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}.") from None
 
 
 def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict]:

@@ -99,6 +99,29 @@ def test_shape_measures_read_the_native_channel_of_a_two_channel_canvas():
     np.testing.assert_allclose(measures[0], [8 / 200, 4 / 20, 2 / 10])
 
 
+def test_body_channels_keeps_the_native_channel_out_of_the_network():
+    """``body_channels=1``: the network sees channel 0 only; channel 1 reaches the head
+    through the shape measures alone (so only its foreground mask matters)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((64, 16, 16, 2)).astype(np.float32)
+    X[..., 1] = 0.0
+    X[:, 4:12, 6:10, 1] = 0.8
+    y = np.array(["a", "b"] * 32)
+    model = ResNetClassifier(widths=(4, 8), blocks=1, epochs=2, body_channels=1,
+                             shape_input=True, random_state=0).fit(X, y)
+    first_conv = next(layer for layer in model.model_.layers if "conv" in layer.name)
+    assert first_conv.kernel.shape[2] == 1
+    base = model.predict_proba(X)
+    brighter = X.copy()
+    brighter[..., 1] *= 1.2                      # same mask, other pixel values
+    np.testing.assert_allclose(model.predict_proba(brighter), base, atol=1e-6)
+    longer = X.copy()
+    longer[:, 1:15, 6:10, 1] = 0.8               # a longer chromosome in the native channel
+    assert np.abs(model.predict_proba(longer) - base).max() > 1e-4
+    with pytest.raises(ValueError, match="body_channels=3 but the images have 2"):
+        ResNetClassifier(body_channels=3).check_channels(2)
+
+
 def test_shape_input_feeds_the_head_and_helps_when_only_size_differs():
     """Two classes that differ only in bar length: a GAP network sees the size only
     weakly; the measured length makes it explicit."""

@@ -90,3 +90,12 @@ def test_native_channel_stacks_the_native_rendering_behind_the_fit_one(tmp_path)
         "mode": "fit", "size": 24, "native_channel": True}
     folds = pd.read_parquet(tmp_path / "out" / "folds.parquet")
     assert folds.loc[folds["estimator"] == "resnet_fit_native", "accuracy"].notna().all()
+
+
+def test_body_channels_beyond_the_canvas_names_the_estimator():
+    study = canvas_study()
+    study.estimators[1] = study.estimators[1].model_copy(update={
+        "kind": "resnet", "name": "wants_two", "params": {"body_channels": 2}})
+    with pytest.raises(ConfigError, match="estimator 'wants_two': body_channels=2 but the "
+                       "images have 1 channel"):
+        plan_jobs(study, load_study_dataset(study))
