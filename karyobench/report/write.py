@@ -27,6 +27,15 @@ def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]
     return main, per_class_tables(results)
 
 
+def _remove_stale(folder: Path, written: list[Path], suffixes: set[str]) -> None:
+    """Drop report files this run did not write (e.g. plots of an estimator since removed
+    from the study), so a results folder never shows figures of models it no longer has."""
+    keep = {Path(p).resolve() for p in written}
+    for path in folder.glob("*"):
+        if path.is_file() and path.suffix in suffixes and path.resolve() not in keep:
+            path.unlink()
+
+
 def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True) -> list[Path]:
     """Write ``summary.*``, ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
     ``per_class/*``, ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
@@ -39,9 +48,12 @@ def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True
         written += write_table(table, folder)
     for table in per_class:
         written += write_table(table, folder / "per_class")
+    _remove_stale(folder / "per_class", written, {".md", ".csv", ".tex"})
     figures = all_figures(results, folder / "plots") if plots else []
     for figure in figures:
         written += [figure.png_path, figure.svg_path]
+    if plots:
+        _remove_stale(folder / "plots", written, {".png", ".svg"})
 
     warnings = []
     if "image" in results.splits:

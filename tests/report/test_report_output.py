@@ -81,6 +81,22 @@ def test_report_is_regenerated_in_place(make_results):
     assert not list(folder.rglob("*.tmp"))
 
 
+def test_report_drops_figures_and_tables_of_models_no_longer_in_the_results(make_results):
+    folder = make_results("stale")
+    write_report(folder, n_boot=50)
+    stale = [folder / "plots" / "confusion__group__t__removed_model.png",
+             folder / "per_class" / "group__old_task.csv"]
+    for path in stale:
+        path.write_text("from an earlier run")
+    kept = folder / "plots" / "notes.txt"
+    kept.write_text("a user's file")
+    written = write_report(folder, n_boot=50)
+    assert not any(path.exists() for path in stale)
+    assert kept.exists()
+    assert sorted((folder / "plots").glob("*.png")) == sorted(
+        p for p in written if p.suffix == ".png" and p.parent.name == "plots")
+
+
 def test_compare_two_runs(make_results, tmp_path):
     a = make_results("run_a", seed=1)
     b = make_results("run_b", seed=2, splits=("group",))
