@@ -105,8 +105,18 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
             "Fold columns: mean ± std over folds. Pooled acc.: accuracy of all out-of-fold "
             "predictions together (as the seed study reports it). CIs: percentile bootstrap "
             "resampling whole groups, not images.",
+            *_ensemble_notes(results.protocol.get("ensembles") or {}),
         ],
     )
+
+
+def _ensemble_notes(ensembles: dict) -> list[str]:
+    """Say what an ensemble row is, so its fit seconds are not read as one model's."""
+    return [f"{name}: soft vote ({spec.get('rule', 'mean of member probabilities')}) of "
+            f"{', '.join(spec['members'])}"
+            + (f" with weights {spec['weights']}" if spec.get("weights") else "")
+            + "; trained nothing itself, its fit s is the sum of its members'."
+            for name, spec in ensembles.items()]
 
 
 def _summary_section(results, split, task, frame, seed, seed_task, level) -> Section:

@@ -59,7 +59,8 @@ def test_ensemble_is_the_weighted_mean_of_its_members_on_the_same_rows(tmp_path)
         assert folds.loc[("vote", fold), "accuracy"] == pytest.approx(accuracy)
     protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
     assert protocol["ensembles"]["vote"]["members"] == ["rf", "logreg", "rf_fit"]
-    assert "vote" in (tmp_path / "out" / "summary.md").read_text()
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "vote: soft vote" in summary and "sum of its members'" in summary
 
 
 def test_changing_weights_recombines_without_retraining(tmp_path):
