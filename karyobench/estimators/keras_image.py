@@ -71,6 +71,32 @@ def shape_measures_layer():
     return ShapeMeasures
 
 
+def smoothed_loss_class():
+    """Sparse categorical cross-entropy against label-smoothed targets: the true class
+    gets ``1 - smoothing + smoothing / K``, every other ``smoothing / K``. Keras' sparse
+    loss has no smoothing, and the targets stay integer codes for scikeras."""
+    keras = keras_module()
+    ops = keras.ops
+
+    @keras.saving.register_keras_serializable(package="karyobench")
+    class SmoothedSparseCrossentropy(keras.losses.Loss):
+        def __init__(self, smoothing=0.1, **kwargs):
+            super().__init__(**kwargs)
+            self.smoothing = float(smoothing)
+
+        def call(self, y_true, y_pred):
+            n_classes = ops.shape(y_pred)[-1]
+            codes = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            target = ops.one_hot(codes, n_classes) * (1.0 - self.smoothing) \
+                + self.smoothing / ops.cast(n_classes, "float32")
+            return keras.losses.categorical_crossentropy(target, y_pred)
+
+        def get_config(self):
+            return {**super().get_config(), "smoothing": self.smoothing}
+
+    return SmoothedSparseCrossentropy
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str):
     """Build layers under the Keras dtype policy ``name``, then restore the previous one."""
@@ -95,7 +121,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
       next to the image features; ``body_channels`` limits the network to the first
       channels (e.g. 1 on a ``native_channel`` canvas: fit pixels in the network, the
       native channel only measured);
-    * ``weight_decay`` (decoupled L2, AdamW), ``lr_schedule`` (constant or cosine decay
+    * ``label_smoothing`` (targets 1 - s + s/K and s/K), ``weight_decay`` (decoupled L2, AdamW), ``lr_schedule`` (constant or cosine decay
       over the planned epochs), ``precision`` (``float32`` or ``mixed_bfloat16``, which
       oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them);
     * ``early_stopping`` validates on a stratified split of the data given to ``fit``
@@ -117,6 +143,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         "tta": ["boolean"],
         "shape_input": ["boolean"],
         "body_channels": [None, Interval(Integral, 1, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "precision": [StrOptions({"float32", "mixed_bfloat16"})],
@@ -141,6 +168,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         tta=False,
         shape_input=False,
         body_channels=None,
+        label_smoothing=0.0,
         weight_decay=0.0,
         lr_schedule="constant",
         precision="float32",
@@ -165,6 +193,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         self.tta = tta
         self.shape_input = shape_input
         self.body_channels = body_channels
+        self.label_smoothing = label_smoothing
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.precision = precision
@@ -273,7 +302,10 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         outputs = keras.layers.Dense(int(meta["n_classes_"]), activation="softmax",
                                      dtype="float32")(features)
         model = keras.Model(inputs, outputs, name=type(self).__name__)
-        model.compile(optimizer=self._optimizer(keras, meta), loss=compile_kwargs["loss"])
+        loss = compile_kwargs["loss"]
+        if self.label_smoothing:
+            loss = smoothed_loss_class()(smoothing=self.label_smoothing)
+        model.compile(optimizer=self._optimizer(keras, meta), loss=loss)
         return model
 
     def _optimizer(self, keras, meta):

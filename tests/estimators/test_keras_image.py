@@ -9,7 +9,7 @@ from sklearn.base import clone
 from karyobench._tf import keras_module
 from karyobench.estimators import build
 from karyobench.estimators.dcnn import DCNNClassifier
-from karyobench.estimators.keras_image import shape_measures_layer
+from karyobench.estimators.keras_image import shape_measures_layer, smoothed_loss_class
 from karyobench.estimators.resnet import ResNetClassifier
 from karyobench.estimators.vgg import VGGClassifier
 
@@ -120,6 +120,32 @@ def test_body_channels_keeps_the_native_channel_out_of_the_network():
     assert np.abs(model.predict_proba(longer) - base).max() > 1e-4
     with pytest.raises(ValueError, match="body_channels=3 but the images have 2"):
         ResNetClassifier(body_channels=3).check_channels(2)
+
+
+def test_label_smoothing_loss_is_cross_entropy_against_smoothed_targets():
+    keras = keras_module()
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
+    codes = np.array([0, 2])
+    targets = np.full((2, 3), 0.2 / 3)
+    targets[[0, 1], codes] += 0.8
+    expected = np.mean(-(targets * np.log(proba)).sum(axis=1))
+    assert float(smoothed_loss_class()(smoothing=0.2)(codes, proba)) == pytest.approx(
+        expected, rel=1e-5)
+    assert float(smoothed_loss_class()(smoothing=0.0)(codes, proba)) == pytest.approx(
+        float(keras.losses.SparseCategoricalCrossentropy()(codes, proba)), rel=1e-5)
+
+
+def test_label_smoothing_keeps_confidence_near_its_target():
+    """Trained to convergence on separable bars, the unsmoothed network is near-certain;
+    with smoothing 0.3 (target 1 - 0.3 + 0.15 = 0.85) it stays near 0.85, still right."""
+    X, y = bars(160)
+    confidence = {}
+    for smoothing in (0.0, 0.3):
+        model = small_nets(epochs=15, label_smoothing=smoothing)["resnet"].fit(X, y)
+        assert np.mean(model.predict(X) == y) >= 0.95
+        confidence[smoothing] = model.predict_proba(X).max(axis=1).mean()
+    assert confidence[0.0] > 0.95
+    assert 0.75 < confidence[0.3] < 0.92
 
 
 def test_shape_input_feeds_the_head_and_helps_when_only_size_differs():
