@@ -183,3 +183,14 @@ def test_canvas_label_and_record_name_the_exponent_only_in_power_mode():
     assert "native_channel" not in fit.model_dump()  # records written before it stay equal
     both = CanvasConfig(mode="fit", size=64, native_channel=True)
     assert both.label == "fit64+native" and both.model_dump()["native_channel"] is True
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_committed_study_is_valid(path):
+    """A study edited by hand (estimators, ensembles, canvases) must still load and name
+    only real estimator parameters, before anyone spends hours running it."""
+    from karyobench.evaluation.runner import check_estimators
+
+    study = load_study(path)
+    check_estimators(study)
+    assert study.name == path.stem
