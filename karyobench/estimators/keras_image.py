@@ -121,8 +121,9 @@ class ImageKerasClassifier(SklearnKerasClassifier):
       next to the image features; ``body_channels`` limits the network to the first
       channels (e.g. 1 on a ``native_channel`` canvas: fit pixels in the network, the
       native channel only measured);
-    * ``label_smoothing`` (targets 1 - s + s/K and s/K), ``weight_decay`` (decoupled L2, AdamW), ``lr_schedule`` (constant or cosine decay
-      over the planned epochs), ``precision`` (``float32`` or ``mixed_bfloat16``, which
+    * ``label_smoothing`` (targets 1 - s + s/K and s/K), ``weight_decay`` (decoupled
+      L2, AdamW), ``lr_schedule`` (constant or cosine decay over the planned epochs),
+      ``precision`` (``float32`` or ``mixed_bfloat16``, which
       oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them);
     * ``early_stopping`` validates on a stratified split of the data given to ``fit``
       (the training fold only) and restores the best weights.

@@ -29,11 +29,11 @@ def plan_ensembles(study: Study, jobs: list[FoldJob]) -> list[FoldJob]:
         for job in (j for j in jobs if j.estimator == first):
             cell = (job.split, job.task, job.repeat, job.fold)
             members = [by_cell[(*cell, name)] for name in ensemble.members]
+            # the member keys already hash each member's data, params and fold
             planned.append(replace(
                 job, estimator=ensemble.name, kind=KIND, tuning=None, storage=None,
-                train_groups=None, canvas="",
-                params={"members": [m.key for m in members], "weights": weights},
-                data_fingerprint="+".join(m.data_fingerprint for m in members)))
+                train_groups=None,
+                params={"members": [m.key for m in members], "weights": weights}))
     return planned
 
 
