@@ -14,13 +14,18 @@ from .plots import all_figures
 from .render import Table, write_table
 from .results import load_results
 from .seed import load_seed_reported
-from .tables import gap_table, pair_table, per_class_tables, ranking_table, summary_table, ttest_table
+from .tables import (gap_table, pair_table, per_class_tables, ranking_table, repeat_table, summary_table,
+                     ttest_table)
+
+
+# Tables written only when they apply; a re-run where one no longer applies removes it.
+OPTIONAL_TABLES = ("repeats", "protocol_gap", "pairs")
 
 
 def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]:
-    """Main tables (summary, gap, pairs, t-tests, ranking) and per-class tables."""
+    """Main tables (summary, repeats, gap, pairs, t-tests, ranking) and per-class tables."""
     main = [summary_table(results, n_boot=n_boot)]
-    for optional in (gap_table(results), pair_table(results)):
+    for optional in (repeat_table(results), gap_table(results), pair_table(results)):
         if optional is not None:
             main.append(optional)
     main += [ttest_table(results), ranking_table(results)]
@@ -36,8 +41,15 @@ def _remove_stale(folder: Path, written: list[Path], suffixes: set[str]) -> None
             path.unlink()
 
 
+def _remove_stale_table(folder: Path, name: str, written: list[Path]) -> None:
+    keep = {Path(p).resolve() for p in written}
+    for path in (folder / f"{name}{suffix}" for suffix in (".md", ".csv", ".tex")):
+        if path.is_file() and path.resolve() not in keep:
+            path.unlink()
+
+
 def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True) -> list[Path]:
-    """Write ``summary.*``, ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
+    """Write ``summary.*``, ``repeats.*`` (with repeats), ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
     ``per_class/*``, ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
     """
     results = load_results(results_dir)
@@ -46,6 +58,8 @@ def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True
     written: list[Path] = []
     for table in main:
         written += write_table(table, folder)
+    for name in OPTIONAL_TABLES:
+        _remove_stale_table(folder, name, written)
     for table in per_class:
         written += write_table(table, folder / "per_class")
     _remove_stale(folder / "per_class", written, {".md", ".csv", ".tex"})

@@ -172,3 +172,42 @@ def test_seed_model_matching_is_narrow():
     assert seed.match_model("DCNN") == "dcnn"
     assert seed.match_model("svm_rbf_hog") is None
     assert seed.match_model("rf_hog") is None
+
+
+def test_repeat_table_reports_each_partition_separately(make_results):
+    from karyobench.report.tables import repeat_table
+
+    results = load_results(make_results("repeated_table", splits=("group",), n_repeats=2))
+    numbers = repeat_table(results).numbers
+    seed = int(results.protocol["seed"])
+    assert set(numbers.repeat) == {0, 1} and set(numbers.shuffle_seed) == {seed, seed + 1}
+    for row in numbers.itertuples():
+        folds = results.fold_scores("group", row.task, row.estimator)
+        folds = folds[folds.repeat == row.repeat]
+        assert row.accuracy_mean == pytest.approx(folds["accuracy"].mean())
+        oof = results.oof("group", row.task, row.estimator)
+        part = oof[oof.repeat == row.repeat]
+        assert row.pooled_accuracy == pytest.approx(accuracy_score(part["y_true"], part["y_pred"]))
+        assert np.isnan(row.decoded_accuracy) == (row.task == "pair5")
+    # the summary's fold mean is the mean of the repeats' fold means (equal fold counts)
+    summary = summary_table(results, n_boot=20).numbers.set_index(["task", "estimator"])
+    means = numbers.groupby(["task", "estimator"])["accuracy_mean"].mean()
+    np.testing.assert_allclose(means.to_numpy(), summary.loc[means.index, "accuracy_mean"].to_numpy())
+    section = repeat_table(results).sections[0].frame
+    assert [c for c in section.columns if c.endswith("acc.")] == [
+        f"repeat {r + 1} (seed {seed + r}) acc." for r in (0, 1)]
+
+
+def test_repeat_table_only_with_repeats_and_removed_when_gone(make_results):
+    from karyobench.report import write_report
+    from karyobench.report.tables import repeat_table
+
+    assert repeat_table(load_results(make_results("single", splits=("group",)))) is None
+    folder = make_results("repeats_then_not", splits=("group",), n_repeats=2)
+    write_report(folder, n_boot=20, plots=False)
+    text = (folder / "repeats.md").read_text()
+    assert "repeat 2 (seed" in text and "mean of repeats" in text
+    # the same folder re-written from a single-repeat run drops the stale table
+    make_results("repeats_then_not", splits=("group",), n_repeats=1)
+    write_report(folder, n_boot=20, plots=False)
+    assert not list(folder.glob("repeats.*"))
