@@ -79,6 +79,7 @@ def build_html(
             ("f1", "Per-class F1"),
             ("roc", "ROC curves"),
             ("confusion", "Confusion matrices"),
+            ("errors", "Most confident errors"),
         ):
             chosen = [f for f in figures if f.kind == kind]
             if chosen:

@@ -1,5 +1,5 @@
 """Figures (matplotlib, Agg): confusion matrices, per-class F1, ROC curves, fold scores,
-accuracy vs training cost.
+accuracy vs training cost, and a gallery of the most confident errors.
 
 Each figure is rendered once to PNG bytes (reused inline in report.html) and once to SVG.
 Figures are built on the Agg canvas directly, without pyplot, so importing this module
@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
@@ -20,6 +21,8 @@ from matplotlib.ticker import NullFormatter
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from karyobench import atomic
+from karyobench.data.imageio import read_grey
+from karyobench.errors import DataError
 from .results import Results
 from .scores import per_class_scores
 
@@ -49,7 +52,9 @@ def _figure(size: tuple[float, float]):
 def _save(fig, folder: Path, stem: str, title: str, kind: str) -> Figure:
     png_buffer, svg_buffer = io.BytesIO(), io.BytesIO()
     fig.savefig(png_buffer, format="png", dpi=110, bbox_inches="tight")
-    fig.savefig(svg_buffer, format="svg", bbox_inches="tight")
+    # no date and fixed element ids: a rebuilt report is byte-identical, so diffs show data
+    with matplotlib.rc_context({"svg.hashsalt": stem}):
+        fig.savefig(svg_buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     png = png_buffer.getvalue()
     png_path = atomic.write_bytes(folder / f"{stem}.png", png)
     svg_path = atomic.write_bytes(folder / f"{stem}.svg", svg_buffer.getvalue())
@@ -181,6 +186,61 @@ def cost_figure(results: Results, split: str, task: str, folder: Path,
     return _save(fig, folder, f"cost__{slug(split)}__{slug(task)}", title, "cost")
 
 
+def confident_errors(results: Results, split: str, task: str, n_images: int = 24):
+    """(best estimator, its ``n_images`` most confident wrong predictions, all its errors).
+
+    The best estimator has the highest pooled accuracy on the first repeat (one row per
+    crop); rows are sorted by the probability of the wrongly predicted class.
+    """
+    estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
+    if not estimators:
+        return None, None, 0
+    first = {}
+    for estimator in estimators:
+        oof = results.oof(split, task, estimator)
+        first[estimator] = oof[oof["repeat"] == oof["repeat"].min()]
+    best = max(estimators, key=lambda e: float(np.mean(
+        first[e]["y_true"].astype(str) == first[e]["y_pred"].astype(str))))
+    oof = first[best]
+    wrong = oof[oof["y_true"].astype(str) != oof["y_pred"].astype(str)]
+    confidence = np.nan_to_num(results.proba(wrong, task), nan=-1.0).max(axis=1)
+    order = np.argsort(-confidence, kind="stable")[:n_images]
+    return best, wrong.iloc[order].assign(confidence=confidence[order]), len(wrong)
+
+
+def errors_figure(results: Results, split: str, task: str, folder: Path,
+                  n_images: int = 24) -> Figure | None:
+    """The best estimator's most confident wrong predictions, as the crops themselves.
+
+    Confident errors are where label noise, overlaps and bad segmentations show up, so a
+    reader can judge whether the remaining errors are the model's or the data's. None
+    when there are no errors or the crops cannot be read (a report rebuilt elsewhere).
+    """
+    best, shown, n_wrong = confident_errors(results, split, task, n_images)
+    if shown is None or not len(shown):
+        return None
+    try:
+        crops = [read_grey(Path(str(path))) for path in shown["path"]]
+    except (OSError, DataError):
+        return None
+    columns = min(8, len(shown))
+    rows = int(np.ceil(len(shown) / columns))
+    fig = MplFigure(figsize=(1.7 * columns, 2.0 * rows + 0.4))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, row, crop in zip(axes, shown.itertuples(), crops, strict=False):
+        ax.imshow(crop, cmap="gray", vmin=0, vmax=1)
+        name = Path(str(row.path)).name
+        name = name if len(name) <= 24 else "…" + name[-23:]
+        ax.set_title(f"{row.y_true}\n→ {row.y_pred} ({row.confidence:.2f})\n{name}", fontsize=6)
+    title = (f"Most confident errors: {task}, {best}, {split} split "
+             f"(true → predicted (probability); {n_wrong} errors in all)")
+    fig.suptitle(title, fontsize=8)
+    return _save(fig, folder, f"errors__{slug(split)}__{slug(task)}", title, "errors")
+
+
 def all_figures(results: Results, folder: Path) -> list[Figure]:
     """Every plot for a results folder, saved under ``folder``."""
     figures: list[Figure] = []
@@ -194,6 +254,9 @@ def all_figures(results: Results, folder: Path) -> list[Figure]:
             if cost is not None:
                 figures.append(cost)
             figures.append(f1_figure(results, split, task, folder))
+            errors = errors_figure(results, split, task, folder)
+            if errors is not None:
+                figures.append(errors)
             if results.is_binary(task):
                 roc = roc_figure(results, split, task, folder)
                 if roc is not None:

@@ -138,3 +138,46 @@ def test_plotting_leaves_no_open_pyplot_figures(report_dir):
     import matplotlib.pyplot as plt
 
     assert plt.get_fignums() == []
+
+
+def test_confident_errors_gallery_shows_the_best_models_surest_mistakes(make_results, bioimlab_dir,
+                                                                        bioimlab_table):
+    from karyobench.report import load_results
+    from karyobench.report.plots import confident_errors, errors_figure
+
+    folder = make_results("errors", splits=("group",))
+    results = load_results(folder)
+    # no readable crops (paths are placeholders): the selection works, the gallery is skipped
+    best, shown, n_wrong = confident_errors(results, "group", "normal24", n_images=10)
+    assert errors_figure(results, "group", "normal24", folder / "plots") is None
+    accuracy = {e: np.mean(results.oof("group", "normal24", e).eval("y_true == y_pred"))
+                for e in results.estimators}
+    assert best == max(accuracy, key=accuracy.get)
+    oof = results.oof("group", "normal24", best)
+    assert n_wrong == int((oof.y_true != oof.y_pred).sum()) and len(shown) == 10
+    assert (shown.y_true != shown.y_pred).all()
+    assert np.all(np.diff(shown.confidence.to_numpy()) <= 0)
+    everything = confident_errors(results, "group", "normal24", n_images=n_wrong)[1]
+    assert shown.confidence.min() >= everything.confidence.iloc[10:].max()
+    np.testing.assert_allclose(shown.confidence, results.proba(shown, "normal24").max(axis=1))
+
+    # point the predictions at real BioImLab crops: the gallery is drawn from the files
+    predictions = pd.read_parquet(folder / "predictions.parquet")
+    crops = [str(bioimlab_dir / p) for p in bioimlab_table["path"]]
+    predictions["path"] = [crops[s % len(crops)] for s in predictions["sample"]]
+    predictions.to_parquet(folder / "predictions.parquet", index=False)
+    figure = errors_figure(load_results(folder), "group", "normal24", folder / "plots", n_images=10)
+    assert figure.kind == "errors" and figure.png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{best}, group split" in figure.title and f"{n_wrong} errors in all" in figure.title
+    write_report(folder, n_boot=20)
+    assert "Most confident errors" in (folder / "report.html").read_text()
+    assert (folder / "plots" / "errors__group__normal24.png").is_file()
+
+
+def test_rebuilt_report_is_byte_identical(make_results):
+    folder = make_results("twice", splits=("group",))
+    first = {p: p.read_bytes() for p in write_report(folder, n_boot=20)}
+    second = {p: p.read_bytes() for p in write_report(folder, n_boot=20)}
+    assert first.keys() == second.keys() and any(p.suffix == ".svg" for p in first)
+    changed = [p.name for p in first if first[p] != second[p]]
+    assert changed == []
