@@ -533,3 +533,54 @@ def _repeat_section(split: str, task: str, frame: pd.DataFrame) -> Section:
     display["mean of repeats"] = [fmt(v) for v in means]
     display["max − min"] = [fmt(v) for v in spread]
     return Section(title=f"{task} — {split} split", frame=display)
+
+
+def swap_table(results: Results) -> Table | None:
+    """Cells in which two classes are predicted wholly as each other, and how many models agree."""
+    from .swaps import pair_swaps
+
+    rows, sections = [], []
+    for split in results.splits:
+        for task in results.task_names():
+            classes = results.classes(task)
+            found = {}
+            for estimator in results.estimators:
+                oof = results.oof(split, task, estimator)
+                if not len(oof) or not decoding_applies(oof, classes):
+                    continue
+                first = oof[oof["repeat"] == oof["repeat"].min()]
+                found[estimator] = pair_swaps(first, results.proba(first, task), classes)
+            if not found:
+                continue
+            best = max(found, key=lambda e: float(np.mean(
+                results.oof(split, task, e).eval("y_true == y_pred"))))
+            swaps = found[best]
+            if not len(swaps):
+                continue
+            keys = [tuple(r) for r in swaps[["group", "class_a", "class_b"]].itertuples(index=False)]
+            agree = [sum(k in {tuple(r) for r in f[["group", "class_a", "class_b"]]
+                               .itertuples(index=False)} for f in found.values()) for k in keys]
+            frame = swaps.assign(split=split, task=task, estimator=best, models_agreeing=agree,
+                                 n_models=len(found))
+            rows.append(frame)
+            display = pd.DataFrame({
+                "classes": [f"{a} ↔ {b}" for a, b in zip(frame["class_a"], frame["class_b"], strict=True)],
+                "images": frame["n_images"].to_numpy(),
+                "lowest probability": [fmt(v) for v in frame["min_probability"]],
+                "models agreeing": [f"{k} of {len(found)}" for k in agree],
+            }, index=pd.Index(frame["group"], name=results.protocol.get("group_column") or "group"))
+            sections.append(Section(title=f"{task} — {split} split ({best})", frame=display))
+    if not rows:
+        return None
+    return Table(
+        name="suspect_swaps",
+        title=f"Suspected label swaps: {results.name}",
+        sections=sections,
+        numbers=pd.concat(rows, ignore_index=True),
+        caption=results.protocol_text(),
+        notes=["Cells (groups of a whole karyotype) in which every crop of one class is "
+               "predicted as a second class and every crop of the second as the first, by the "
+               "most accurate model (first repeat); 'models agreeing' counts the study's models "
+               "that find the same swap. These look like annotation swaps; the labels are kept "
+               "as given and every score counts them as errors."],
+    )

@@ -15,17 +15,17 @@ from .render import Table, write_table
 from .results import load_results
 from .seed import load_seed_reported
 from .tables import (gap_table, pair_table, per_class_tables, ranking_table, repeat_table, summary_table,
-                     ttest_table)
+                     swap_table, ttest_table)
 
 
 # Tables written only when they apply; a re-run where one no longer applies removes it.
-OPTIONAL_TABLES = ("repeats", "protocol_gap", "pairs")
+OPTIONAL_TABLES = ("repeats", "protocol_gap", "pairs", "suspect_swaps")
 
 
 def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]:
-    """Main tables (summary, repeats, gap, pairs, t-tests, ranking) and per-class tables."""
+    """Main tables (summary, repeats, gap, pairs, swaps, t-tests, ranking) and per-class tables."""
     main = [summary_table(results, n_boot=n_boot)]
-    for optional in (repeat_table(results), gap_table(results), pair_table(results)):
+    for optional in (repeat_table(results), gap_table(results), pair_table(results), swap_table(results)):
         if optional is not None:
             main.append(optional)
     main += [ttest_table(results), ranking_table(results)]
@@ -49,7 +49,7 @@ def _remove_stale_table(folder: Path, name: str, written: list[Path]) -> None:
 
 
 def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True) -> list[Path]:
-    """Write ``summary.*``, ``repeats.*`` (with repeats), ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
+    """Write ``summary.*``, ``repeats.*`` (with repeats), ``suspect_swaps.*``, ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
     ``per_class/*``, ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
     """
     results = load_results(results_dir)
