@@ -24,7 +24,7 @@ from karyobench import atomic
 from karyobench.data.imageio import read_grey
 from karyobench.errors import DataError
 from .results import Results
-from .scores import per_class_scores
+from .scores import best_estimator, per_class_scores
 
 
 @dataclass
@@ -189,19 +189,14 @@ def cost_figure(results: Results, split: str, task: str, folder: Path,
 def confident_errors(results: Results, split: str, task: str, n_images: int = 24):
     """(best estimator, its ``n_images`` most confident wrong predictions, all its errors).
 
-    The best estimator has the highest pooled accuracy on the first repeat (one row per
-    crop); rows are sorted by the probability of the wrongly predicted class.
+    The best estimator has the highest pooled accuracy; its first repeat gives one row per
+    crop, sorted by the probability of the wrongly predicted class.
     """
-    estimators = [e for e in results.estimators if len(results.oof(split, task, e))]
-    if not estimators:
+    best = best_estimator(results, split, task)
+    if best is None:
         return None, None, 0
-    first = {}
-    for estimator in estimators:
-        oof = results.oof(split, task, estimator)
-        first[estimator] = oof[oof["repeat"] == oof["repeat"].min()]
-    best = max(estimators, key=lambda e: float(np.mean(
-        first[e]["y_true"].astype(str) == first[e]["y_pred"].astype(str))))
-    oof = first[best]
+    oof = results.oof(split, task, best)
+    oof = oof[oof["repeat"] == oof["repeat"].min()]
     wrong = oof[oof["y_true"].astype(str) != oof["y_pred"].astype(str)]
     confidence = np.nan_to_num(results.proba(wrong, task), nan=-1.0).max(axis=1)
     order = np.argsort(-confidence, kind="stable")[:n_images]

@@ -95,3 +95,10 @@ def decoded_accuracy(results: Results, frame: pd.DataFrame, task: str) -> float:
         decoded = assignment_decode(results.proba(repeat, task), classes, repeat["group"].to_numpy(dtype=object))
         scores.append(np.mean(decoded.astype(str) == repeat["y_true"].to_numpy(dtype=str)))
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def best_estimator(results: Results, split: str, task: str) -> str | None:
+    """The estimator with the highest pooled accuracy (mean over repeats), or None."""
+    scores = {e: pooled_scores(results, oof, task)["accuracy"] for e in results.estimators
+              if len(oof := results.oof(split, task, e))}
+    return max(scores, key=scores.get) if scores else None

@@ -15,7 +15,7 @@ from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_
 
 from .render import Section, Table, best_mask, fmt, fmt_ci, fmt_mean_std
 from .results import Results
-from .scores import decoded_accuracy, decoding_applies, per_class_scores, pooled_scores
+from .scores import best_estimator, decoded_accuracy, decoding_applies, per_class_scores, pooled_scores
 from .seed import SeedReported, load_seed_reported
 
 FOLD_METRICS = {
@@ -552,9 +552,8 @@ def swap_table(results: Results) -> Table | None:
                 found[estimator] = pair_swaps(first, results.proba(first, task), classes)
             if not found:
                 continue
-            best = max(found, key=lambda e: float(np.mean(
-                results.oof(split, task, e).eval("y_true == y_pred"))))
-            swaps = found[best]
+            best = best_estimator(results, split, task)
+            swaps = found.get(best, pd.DataFrame())
             if not len(swaps):
                 continue
             keys = [tuple(r) for r in swaps[["group", "class_a", "class_b"]].itertuples(index=False)]
