@@ -141,3 +141,43 @@ def test_too_small_canvas_is_named_before_training():
     with pytest.raises(ValueError, match=r"16x16 px canvas is too small .*needs >= 22 px"):
         seed.check_input_shape((16, 16))
     DCNNClassifier(padding="same").check_input_shape((8, 8))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_relu_after_pool_is_the_seed_network_exactly(small_bioimlab, batch_norm):
+    """The ReLU sits after each pool (cheaper); a copy with the seed's order (ReLU before
+    the pool) and the same weights gives the same outputs and the same gradients."""
+    from karyobench._tf import keras_module
+
+    keras = keras_module()
+    layers = keras.layers
+    X, y = small_bioimlab.images, small_bioimlab.labels
+    model = tiny(conv_filters=(4, 8), batch_norm=batch_norm).fit(X, y).model_
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    for conv in (lay for lay in model.layers if isinstance(lay, layers.Conv2D)):
+        x = layers.Conv2D(conv.filters, conv.kernel_size, padding=conv.padding)(x)
+        if batch_norm:
+            x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.MaxPooling2D(2, padding=conv.padding)(layers.Activation("relu")(x))
+    x = layers.Flatten()(x)
+    for dense in [lay for lay in model.layers if isinstance(lay, layers.Dense)][:-1]:
+        x = layers.Dense(dense.units, activation="relu")(x)
+    seed_order = keras.Model(inputs, layers.Dense(model.output_shape[-1], activation="softmax")(x))
+    seed_order.set_weights(model.get_weights())
+    images = as_image_batch(X).astype("float32")
+    assert [type(lay).__name__ for lay in model.layers].index("Activation") \
+        > [type(lay).__name__ for lay in model.layers].index("MaxPooling2D")
+    np.testing.assert_array_equal(model.predict(images, verbose=0),
+                                  seed_order.predict(images, verbose=0))
+
+    import tensorflow as tf
+
+    codes = np.unique(y, return_inverse=True)[1]
+    gradients = []
+    for network in (model, seed_order):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(codes, network(images, training=True))
+        gradients.append(tape.gradient(loss, network.trainable_variables))
+    for ours, seeds in zip(*gradients, strict=True):
+        np.testing.assert_allclose(ours.numpy(), seeds.numpy(), rtol=0, atol=1e-6)
