@@ -17,6 +17,7 @@ from .render import Section, Table, best_mask, fmt, fmt_ci, fmt_mean_std
 from .results import Results
 from .scores import best_estimator, decoded_accuracy, decoding_applies, per_class_scores, pooled_scores
 from .seed import SeedReported, load_seed_reported
+from .swaps import pair_swaps
 
 FOLD_METRICS = {
     "accuracy": "accuracy",
@@ -537,8 +538,6 @@ def _repeat_section(split: str, task: str, frame: pd.DataFrame) -> Section:
 
 def swap_table(results: Results) -> Table | None:
     """Cells in which two classes are predicted wholly as each other, and how many models agree."""
-    from .swaps import pair_swaps
-
     rows, sections = [], []
     for split in results.splits:
         for task in results.task_names():
@@ -556,9 +555,10 @@ def swap_table(results: Results) -> Table | None:
             swaps = found.get(best, pd.DataFrame())
             if not len(swaps):
                 continue
-            keys = [tuple(r) for r in swaps[["group", "class_a", "class_b"]].itertuples(index=False)]
-            agree = [sum(k in {tuple(r) for r in f[["group", "class_a", "class_b"]]
-                               .itertuples(index=False)} for f in found.values()) for k in keys]
+            cells = ["group", "class_a", "class_b"]
+            found_by = [set(f[cells].itertuples(index=False, name=None)) for f in found.values()]
+            agree = [sum(cell in each for each in found_by)
+                     for cell in swaps[cells].itertuples(index=False, name=None)]
             frame = swaps.assign(split=split, task=task, estimator=best, models_agreeing=agree,
                                  n_models=len(found))
             rows.append(frame)
