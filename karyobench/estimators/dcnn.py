@@ -89,12 +89,11 @@ class DCNNClassifier(ImageKerasClassifier):
     def _build_body(self, x, keras):
         layers = keras.layers
         for filters in self.conv_filters:
-            x = layers.Conv2D(int(filters), self.kernel_size, padding=self.padding)(x)
+            x = layers.Conv2D(int(filters), self.kernel_size, padding=self.padding,
+                              activation=None if self.batch_norm else "relu")(x)
             if self.batch_norm:
-                x = layers.BatchNormalization(momentum=0.9)(x)
-            # ReLU after the pool: max commutes with ReLU, so outputs and gradients are
-            # the seed's exactly, but ReLU and its gradient touch a quarter of the pixels
-            x = layers.Activation("relu")(layers.MaxPooling2D(2, padding=self.padding)(x))
+                x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+            x = layers.MaxPooling2D(2, padding=self.padding)(x)
         x = layers.Flatten()(x) if self.head == "flatten" else layers.GlobalAveragePooling2D()(x)
         for units in self.dense_units:
             x = layers.Dense(int(units), activation="relu")(x)
