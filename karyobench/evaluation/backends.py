@@ -7,9 +7,16 @@ finish, so the caller can persist each fold the moment it ends.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 
 from karyobench.errors import ConfigError
+
+# loky replaces a worker whose memory grew by 300 MB (a TensorFlow fold does) and then
+# warns that "a worker stopped" although no job is lost; a worker that really dies raises
+# TerminatedWorkerError instead. Fixed upstream in loky PR #641 (joblib issue #869).
+warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
+                        category=UserWarning)
 
 
 def sequential(calls, workers: int = 1, scheduler: str | None = None) -> Iterator:
