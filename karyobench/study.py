@@ -51,6 +51,11 @@ class CanvasConfig(_Strict):
             label = f"{self.mode}{self.size}"
         return label + "+native" if self.native_channel else label
 
+    @property
+    def channels(self) -> int:
+        """Image channels this canvas renders: the rendering, plus the native one if asked."""
+        return 2 if self.native_channel else 1
+
     @model_serializer(mode="wrap")
     def _record_only_what_acts(self, handler):
         """Resolved configs and protocols list the exponent only where it acts, and the

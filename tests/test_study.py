@@ -183,6 +183,7 @@ def test_canvas_label_and_record_name_the_exponent_only_in_power_mode():
     assert "native_channel" not in fit.model_dump()  # records written before it stay equal
     both = CanvasConfig(mode="fit", size=64, native_channel=True)
     assert both.label == "fit64+native" and both.model_dump()["native_channel"] is True
+    assert (fit.channels, both.channels) == (1, 2)
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)

@@ -16,7 +16,7 @@ from karyobench.errors import ConfigError
 # warns that "a worker stopped" although no job is lost; a worker that really dies raises
 # TerminatedWorkerError instead. Fixed upstream in loky PR #641 (joblib issue #869).
 warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
-                        category=UserWarning)
+                        category=UserWarning, module=r"joblib\.externals\.loky\.")
 
 
 def sequential(calls, workers: int = 1, scheduler: str | None = None) -> Iterator:

@@ -111,7 +111,7 @@ def check_estimators(study: Study) -> None:
             if hasattr(built, "check_input_shape"):
                 built.check_input_shape((canvas.size, canvas.size))
             if hasattr(built, "check_channels"):
-                built.check_channels(2 if canvas.native_channel else 1)
+                built.check_channels(canvas.channels)
         except ValueError as err:
             raise ConfigError(f"{where}: {err}.") from None
 

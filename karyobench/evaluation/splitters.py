@@ -41,6 +41,11 @@ def describe(kind: str, group_column: str | None, folds: int, repeats: int, seed
     return f"{folds}-fold {what}, {repeats} repeat(s), seed {seed}"
 
 
+def shuffle_seed(seed: int, repeat: int) -> int:
+    """The fold shuffle of repeat ``repeat`` (0-based): each repeat is a fresh partition."""
+    return seed + repeat
+
+
 def make_splits(kind: str, y: np.ndarray, groups: np.ndarray | None, folds: int,
                 repeats: int, seed: int, task: str = "") -> list[Split]:
     """All (repeat, fold) partitions; refuses protocols the data cannot support."""
@@ -48,10 +53,11 @@ def make_splits(kind: str, y: np.ndarray, groups: np.ndarray | None, folds: int,
     splits = []
     for repeat in range(repeats):
         if kind == "group":
-            splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed + repeat)
+            splitter = StratifiedGroupKFold(folds, shuffle=True,
+                                            random_state=shuffle_seed(seed, repeat))
             parts = splitter.split(np.zeros(len(y)), y, groups)
         else:
-            splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=shuffle_seed(seed, repeat))
             parts = splitter.split(np.zeros(len(y)), y)
         for fold, (train, test) in enumerate(parts):
             splits.append(Split(repeat, fold, np.sort(train), np.sort(test)))

@@ -11,6 +11,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from karyobench.evaluation.splitters import shuffle_seed
 from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_bootstrap_ci, holm_adjust
 
 from .render import Section, Table, best_mask, fmt, fmt_ci, fmt_mean_std
@@ -492,7 +493,7 @@ def repeat_table(results: Results) -> Table | None:
                     part = oof[oof["repeat"] == repeat]
                     section_rows.append({
                         "split": split, "task": task, "estimator": estimator,
-                        "repeat": int(repeat), "shuffle_seed": seed + int(repeat),
+                        "repeat": int(repeat), "shuffle_seed": shuffle_seed(seed, int(repeat)),
                         "n_folds": len(fold),
                         "accuracy_mean": fold["accuracy"].astype(float).mean(),
                         "accuracy_std": fold["accuracy"].astype(float).std(ddof=1)
@@ -513,7 +514,7 @@ def repeat_table(results: Results) -> Table | None:
         sections=sections,
         numbers=pd.DataFrame(rows),
         caption=results.protocol_text(),
-        notes=[f"Repeat r (1-based here) shuffles the folds with seed {seed} + r − 1; "
+        notes=["Each repeat deals the groups into new folds (its shuffle seed in the header); "
                "accuracy is mean ± std over that repeat's folds, decoded is the pooled "
                "accuracy after karyotype-level assignment decoding. The summary averages "
                "the repeats."],
@@ -524,7 +525,7 @@ def _repeat_section(split: str, task: str, frame: pd.DataFrame) -> Section:
     display = pd.DataFrame(index=pd.Index(list(dict.fromkeys(frame["estimator"])), name="estimator"))
     for repeat, part in frame.groupby("repeat", sort=True):
         part = part.set_index("estimator").reindex(display.index)
-        label = f"repeat {repeat + 1} (seed {int(part['shuffle_seed'].dropna().iloc[0])})"
+        label = f"repeat {repeat + 1} (seed {int(part['shuffle_seed'].max())})"
         display[f"{label} acc."] = [fmt_mean_std(m, s) for m, s in
                                     zip(part["accuracy_mean"], part["accuracy_std"], strict=True)]
         if part["decoded_accuracy"].notna().any():

@@ -32,25 +32,22 @@ def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]
     return main, per_class_tables(results)
 
 
-def _remove_stale(folder: Path, written: list[Path], suffixes: set[str]) -> None:
+def _remove_stale(folder: Path, written: list[Path], suffixes: set[str],
+                  stems: tuple[str, ...] | None = None) -> None:
     """Drop report files this run did not write (e.g. plots of an estimator since removed
-    from the study), so a results folder never shows figures of models it no longer has."""
+    from the study, or a table that no longer applies), so a results folder never shows
+    what its results no longer hold. ``stems`` limits it to those file names."""
     keep = {Path(p).resolve() for p in written}
     for path in folder.glob("*"):
-        if path.is_file() and path.suffix in suffixes and path.resolve() not in keep:
-            path.unlink()
-
-
-def _remove_stale_table(folder: Path, name: str, written: list[Path]) -> None:
-    keep = {Path(p).resolve() for p in written}
-    for path in (folder / f"{name}{suffix}" for suffix in (".md", ".csv", ".tex")):
-        if path.is_file() and path.resolve() not in keep:
+        if (path.is_file() and path.suffix in suffixes and path.resolve() not in keep
+                and (stems is None or path.stem in stems)):
             path.unlink()
 
 
 def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True) -> list[Path]:
-    """Write ``summary.*``, ``repeats.*`` (with repeats), ``suspect_swaps.*``, ``protocol_gap.*``, ``pairs.*``, ``ttests.*``, ``ranking.*``,
-    ``per_class/*``, ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
+    """Write ``summary.*``, ``repeats.*``, ``suspect_swaps.*``, ``protocol_gap.*``,
+    ``pairs.*`` (those four when they apply), ``ttests.*``, ``ranking.*``, ``per_class/*``,
+    ``plots/*`` and ``report.html`` into ``results_dir``; return the paths.
     """
     results = load_results(results_dir)
     folder = results.path
@@ -58,8 +55,7 @@ def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True
     written: list[Path] = []
     for table in main:
         written += write_table(table, folder)
-    for name in OPTIONAL_TABLES:
-        _remove_stale_table(folder, name, written)
+    _remove_stale(folder, written, {".md", ".csv", ".tex"}, stems=OPTIONAL_TABLES)
     for table in per_class:
         written += write_table(table, folder / "per_class")
     _remove_stale(folder / "per_class", written, {".md", ".csv", ".tex"})
