@@ -182,8 +182,8 @@ def _probe(env_overrides: dict, *args: str) -> dict:
 
 
 def test_tensorflow_settings(benchmark):
-    """oneDNN on/off, XLA, Keras' unfused Adam and one inter-op thread, each in a fresh
-    process (TF reads oneDNN and its thread pools once)."""
+    """oneDNN on/off, XLA, Keras' unfused Adam, one inter-op thread and the ReLU moved
+    after the pool, each in a fresh process (TF reads oneDNN and its thread pools once)."""
     args = ("--px", "64", "--n", "1024", "--epochs", "3")
     results = {}
 
@@ -195,6 +195,8 @@ def test_tensorflow_settings(benchmark):
         results["onednn_off_xla"] = _probe({"TF_ENABLE_ONEDNN_OPTS": "0"}, *args, "--jit")
         results["keras_adam"] = _probe({}, *args, "--keras-adam")
         results["inter_op_1"] = _probe({}, *args, "--inter-op", "1")
+        results["relu_after_pool"] = _probe({}, *args, "--relu-after-pool")
+        results["default_again"] = _probe({}, *args)  # brackets the ReLU comparison in time
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     ips = {k: v["images_per_second"] for k, v in results.items()}
@@ -203,7 +205,9 @@ def test_tensorflow_settings(benchmark):
          xla_speedup_onednn_on=ips["onednn_on_xla"] / ips["onednn_on"],
          xla_speedup_onednn_off=ips["onednn_off_xla"] / ips["onednn_off"],
          fused_adam_speedup=ips["default"] / ips["keras_adam"],
-         inter_op_1_speedup=ips["inter_op_1"] / ips["default"])
+         inter_op_1_speedup=ips["inter_op_1"] / ips["default"],
+         relu_after_pool_speedup=ips["relu_after_pool"]
+         / ((ips["default"] + ips["default_again"]) / 2))
 
 
 def test_dcnn_folds_in_parallel(benchmark, peak_flops, tmp_path):
