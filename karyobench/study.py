@@ -205,6 +205,10 @@ class Study(_Strict):
     ensembles: list[EnsembleConfig] = Field(
         default_factory=list, description="soft-voting ensembles of estimators above, "
         "built from their stored fold probabilities (no retraining)")
+    primary: str | None = Field(
+        None, description="the estimator or ensemble declared, before the run, as the "
+        "study's result: reports name it and draw the error gallery and swap table from it "
+        "(default: none declared; those use the most accurate model, picked afterwards)")
     cv: CVConfig = Field(default_factory=CVConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
@@ -237,6 +241,9 @@ class Study(_Strict):
             if ensemble.weights is not None and len(ensemble.weights) != len(ensemble.members):
                 raise ValueError(f"{where}: {len(ensemble.weights)} weights for "
                                  f"{len(ensemble.members)} members; give one per member")
+        if self.primary is not None and self.primary not in seen:
+            raise ValueError(f"primary: '{self.primary}' is not an estimator or ensemble of "
+                             f"this study; choose from {sorted(seen)}")
         return self
 
     def digest(self) -> str:

@@ -171,7 +171,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             check_tuning(study)
             tuning_url = tuning_storage or default_storage_url(out_dir)
             jobs = attach_tuning(jobs, study, groups, tuning_url)
-        _write_metadata(store, study, dataset, protocols, task_info, group_column)
+        metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
+                                           group_column)
         pending = [job for job in jobs if not store.has(job)]
         n_reused = len(jobs) - len(pending)
         labels_by_task = {t.name: task_selection.relabel(t, dataset.labels)
@@ -211,7 +212,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                            folds_computed=len(pending), backend=backend_name)
         environment["previous_runs"] = _previous_runs(store.root / "environment.json")
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
-        if pending or tables_changed or not (store.root / "report.html").is_file():
+        if (pending or tables_changed or metadata_changed
+                or not (store.root / "report.html").is_file()):
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None)
@@ -238,7 +240,14 @@ def _previous_runs(path: Path) -> list[dict]:
     return history + [earlier]
 
 
-def _write_metadata(store, study, dataset, protocols, task_info, group_column):
+def _write_metadata(store, study, dataset, protocols, task_info, group_column) -> bool:
+    """Write config, protocol and task files; True if the protocol or tasks changed.
+
+    The report reads them (a declared ``primary``, ensemble notes), so a change there
+    must rebuild it even when no fold was retrained.
+    """
+    readable = [store.root / "protocol.json", store.root / "tasks.json"]
+    before = [p.read_text() if p.is_file() else None for p in readable]
     config = study.model_dump(mode="json")
     atomic_write_text(store.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     protocol = {
@@ -254,12 +263,14 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column):
         "ensembles": {e.name: {"members": e.members, "weights": e.weights,
                                "rule": "weighted mean of member probabilities"}
                       for e in study.ensembles},
+        "primary": study.primary,
     }
     atomic_write_text(store.root / "protocol.json", json.dumps(protocol, indent=1))
     atomic_write_text(store.root / "tasks.json", json.dumps(task_info, indent=1))
     if dataset.skipped:
         frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
         atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
+    return before != [p.read_text() for p in readable]
 
 
 def _write_report(root: Path) -> None:

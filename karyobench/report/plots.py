@@ -24,7 +24,7 @@ from karyobench import atomic
 from karyobench.data.imageio import read_grey
 from karyobench.errors import DataError
 from .results import Results
-from .scores import best_estimator, per_class_scores
+from .scores import per_class_scores, reported_estimator
 
 
 @dataclass
@@ -187,31 +187,32 @@ def cost_figure(results: Results, split: str, task: str, folder: Path,
 
 
 def confident_errors(results: Results, split: str, task: str, n_images: int = 24):
-    """(best estimator, its ``n_images`` most confident wrong predictions, all its errors).
+    """(reported estimator, its ``n_images`` most confident wrong predictions, all its errors).
 
-    The best estimator has the highest pooled accuracy; its first repeat gives one row per
-    crop, sorted by the probability of the wrongly predicted class.
+    The reported estimator is the study's declared ``primary``, else the one with the
+    highest pooled accuracy; its first repeat gives one row per crop, sorted by the
+    probability of the wrongly predicted class.
     """
-    best = best_estimator(results, split, task)
-    if best is None:
+    model = reported_estimator(results, split, task)
+    if model is None:
         return None, None, 0
-    oof = results.oof(split, task, best)
+    oof = results.oof(split, task, model)
     oof = oof[oof["repeat"] == oof["repeat"].min()]
     wrong = oof[oof["y_true"].astype(str) != oof["y_pred"].astype(str)]
     confidence = np.nan_to_num(results.proba(wrong, task), nan=-1.0).max(axis=1)
     order = np.argsort(-confidence, kind="stable")[:n_images]
-    return best, wrong.iloc[order].assign(confidence=confidence[order]), len(wrong)
+    return model, wrong.iloc[order].assign(confidence=confidence[order]), len(wrong)
 
 
 def errors_figure(results: Results, split: str, task: str, folder: Path,
                   n_images: int = 24) -> Figure | None:
-    """The best estimator's most confident wrong predictions, as the crops themselves.
+    """The reported estimator's most confident wrong predictions, as the crops themselves.
 
     Confident errors are where label noise, overlaps and bad segmentations show up, so a
     reader can judge whether the remaining errors are the model's or the data's. None
     when there are no errors or the crops cannot be read (a report rebuilt elsewhere).
     """
-    best, shown, n_wrong = confident_errors(results, split, task, n_images)
+    model, shown, n_wrong = confident_errors(results, split, task, n_images)
     if shown is None or not len(shown):
         return None
     try:
@@ -230,7 +231,7 @@ def errors_figure(results: Results, split: str, task: str, folder: Path,
         name = Path(str(row.path)).name
         name = name if len(name) <= 24 else "…" + name[-23:]
         ax.set_title(f"{row.y_true}\n→ {row.y_pred} ({row.confidence:.2f})\n{name}", fontsize=6)
-    title = (f"Most confident errors: {task}, {best}, {split} split "
+    title = (f"Most confident errors: {task}, {model}, {split} split "
              f"(true → predicted (probability); {n_wrong} errors in all)")
     fig.suptitle(title, fontsize=8)
     return _save(fig, folder, f"errors__{slug(split)}__{slug(task)}", title, "errors")

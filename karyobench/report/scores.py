@@ -102,3 +102,15 @@ def best_estimator(results: Results, split: str, task: str) -> str | None:
     scores = {e: pooled_scores(results, oof, task)["accuracy"] for e in results.estimators
               if len(oof := results.oof(split, task, e))}
     return max(scores, key=scores.get) if scores else None
+
+
+def reported_estimator(results: Results, split: str, task: str) -> str | None:
+    """The study's declared ``primary`` model when it has predictions here, else the best.
+
+    A model declared before the run is not chosen by its test scores; the most accurate
+    one, picked afterwards, is the fallback when nothing was declared.
+    """
+    primary = results.protocol.get("primary")
+    if primary and len(results.oof(split, task, primary)):
+        return primary
+    return best_estimator(results, split, task)

@@ -16,7 +16,7 @@ from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_
 
 from .render import Section, Table, best_mask, fmt, fmt_ci, fmt_mean_std
 from .results import Results
-from .scores import best_estimator, decoded_accuracy, decoding_applies, per_class_scores, pooled_scores
+from .scores import decoded_accuracy, decoding_applies, per_class_scores, pooled_scores, reported_estimator
 from .seed import SeedReported, load_seed_reported
 from .swaps import pair_swaps
 
@@ -107,9 +107,19 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
             "Fold columns: mean ± std over folds. Pooled acc.: accuracy of all out-of-fold "
             "predictions together (as the seed study reports it). CIs: percentile bootstrap "
             "resampling whole groups, not images.",
+            *_primary_note(results.protocol.get("primary")),
             *_ensemble_notes(results.protocol.get("ensembles") or {}),
         ],
     )
+
+
+def _primary_note(primary: str | None) -> list[str]:
+    """Name the model the study declared as its result, so no row is read as picked later."""
+    if not primary:
+        return []
+    return [f"{primary}: the study's declared primary result (`primary:` in the study file, "
+            "fixed before the run); the other rows are comparisons, and a higher score among "
+            "them was not declared in advance."]
 
 
 def _ensemble_notes(ensembles: dict) -> list[str]:
@@ -552,15 +562,15 @@ def swap_table(results: Results) -> Table | None:
                 found[estimator] = pair_swaps(first, results.proba(first, task), classes)
             if not found:
                 continue
-            best = best_estimator(results, split, task)
-            swaps = found.get(best, pd.DataFrame())
+            model = reported_estimator(results, split, task)
+            swaps = found.get(model, pd.DataFrame())
             if not len(swaps):
                 continue
             cells = ["group", "class_a", "class_b"]
             found_by = [set(f[cells].itertuples(index=False, name=None)) for f in found.values()]
             agree = [sum(cell in each for each in found_by)
                      for cell in swaps[cells].itertuples(index=False, name=None)]
-            frame = swaps.assign(split=split, task=task, estimator=best, models_agreeing=agree,
+            frame = swaps.assign(split=split, task=task, estimator=model, models_agreeing=agree,
                                  n_models=len(found))
             rows.append(frame)
             display = pd.DataFrame({
@@ -569,7 +579,7 @@ def swap_table(results: Results) -> Table | None:
                 "lowest probability": [fmt(v) for v in frame["min_probability"]],
                 "models agreeing": [f"{k} of {len(found)}" for k in agree],
             }, index=pd.Index(frame["group"], name=results.protocol.get("group_column") or "group"))
-            sections.append(Section(title=f"{task} — {split} split ({best})", frame=display))
+            sections.append(Section(title=f"{task} — {split} split ({model})", frame=display))
     if not rows:
         return None
     return Table(
@@ -580,7 +590,8 @@ def swap_table(results: Results) -> Table | None:
         caption=results.protocol_text(),
         notes=["Cells (groups of a whole karyotype) in which every crop of one class is "
                "predicted as a second class and every crop of the second as the first, by the "
-               "most accurate model (first repeat); 'models agreeing' counts the study's models "
+               "study's declared primary model, or the most accurate one when none is declared "
+               "(first repeat); 'models agreeing' counts the study's models "
                "that find the same swap. These look like annotation swaps; the labels are kept "
                "as given and every score counts them as errors."],
     )

@@ -21,10 +21,10 @@ MEMBERS = [
 ]
 
 
-def ensemble_study(ensembles):
+def ensemble_study(ensembles, **extra):
     return parse_study(tiny_study(
         bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
-        estimators=MEMBERS, ensembles=ensembles, cv={"split": "group", "folds": 2}))
+        estimators=MEMBERS, ensembles=ensembles, cv={"split": "group", "folds": 2}, **extra))
 
 
 def oof_proba(predictions, estimator):
@@ -89,3 +89,24 @@ def test_bad_ensembles_name_the_entry(ensemble, message):
     with pytest.raises(ConfigError, match="ensembles") as err:
         ensemble_study([ensemble])
     assert message in str(err.value)
+
+
+def test_declaring_a_primary_later_rebuilds_the_report_without_retraining(tmp_path):
+    ensembles = [{"name": "vote", "members": ["rf", "logreg"]}]
+    run_study(ensemble_study(ensembles), tmp_path / "out")
+    assert "declared primary" not in (tmp_path / "out" / "summary.md").read_text()
+    again = run_study(ensemble_study(ensembles, primary="vote"), tmp_path / "out")
+    assert again.n_reused == again.n_jobs  # only the protocol changed
+    protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
+    assert protocol["primary"] == "vote"
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "vote: the study's declared primary result" in summary
+    assert "declared primary" not in (tmp_path / "out" / "ranking.md").read_text()
+
+
+@pytest.mark.parametrize("primary", ["svm", "Vote"])
+def test_primary_must_name_an_estimator_or_ensemble(primary):
+    with pytest.raises(ConfigError, match=rf"primary: '{primary}' is not an estimator or "
+                       r"ensemble of this study; choose from \['logreg', 'rf', 'rf_fit', "
+                       r"'vote'\]"):
+        ensemble_study([{"name": "vote", "members": ["rf", "logreg"]}], primary=primary)
