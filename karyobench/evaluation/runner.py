@@ -246,8 +246,6 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column) -
     The report reads them (a declared ``primary``, ensemble notes), so a change there
     must rebuild it even when no fold was retrained.
     """
-    readable = [store.root / "protocol.json", store.root / "tasks.json"]
-    before = [p.read_text() if p.is_file() else None for p in readable]
     config = study.model_dump(mode="json")
     atomic_write_text(store.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     protocol = {
@@ -265,12 +263,16 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column) -
                       for e in study.ensembles},
         "primary": study.primary,
     }
-    atomic_write_text(store.root / "protocol.json", json.dumps(protocol, indent=1))
-    atomic_write_text(store.root / "tasks.json", json.dumps(task_info, indent=1))
+    changed = False
+    for name, content in (("protocol.json", protocol), ("tasks.json", task_info)):
+        path, text = store.root / name, json.dumps(content, indent=1)
+        if not path.is_file() or path.read_text() != text:
+            atomic_write_text(path, text)
+            changed = True
     if dataset.skipped:
         frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
         atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
-    return before != [p.read_text() for p in readable]
+    return changed
 
 
 def _write_report(root: Path) -> None:
