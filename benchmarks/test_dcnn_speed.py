@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -210,42 +211,74 @@ def test_tensorflow_settings(benchmark):
          / ((ips["default"] + ips["default_again"]) / 2))
 
 
+def _folds_together(folder, *args: str, pin: bool = False) -> list[dict]:
+    """One seed-DCNN probe per core with one TensorFlow thread each, started together and
+    barrier-aligned (as ``backend: loky`` trains folds); ``pin`` binds probe i to core i."""
+    cores = os.cpu_count() or 1
+    single = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KARYOBENCH_TF_THREADS="1",
+                  OMP_NUM_THREADS="1")
+    folder.mkdir()
+    probes = [subprocess.Popen([*(["taskset", "-c", str(core)] if pin else []),
+                                sys.executable, str(HERE / "_dcnn_probe.py"), *args,
+                                "--barrier", str(folder), "--parties", str(cores)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=single) for core in range(cores)]
+    outputs = [p.communicate(timeout=900) for p in probes]
+    for probe, (_, err) in zip(probes, outputs):
+        assert probe.returncode == 0, err[-2000:]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+def _aggregate_rate(per_core: list[dict]) -> tuple[float, float]:
+    """(images/s over the union of the timed windows, overlap of the windows)."""
+    window = (max(p["steady_end"] for p in per_core)
+              - min(p["steady_start"] for p in per_core))
+    overlap = sum(p["steady_end"] - p["steady_start"] for p in per_core) / (len(per_core) * window)
+    return sum(p["steady_images"] for p in per_core) / window, overlap
+
+
 def test_dcnn_folds_in_parallel(benchmark, peak_flops, tmp_path):
     """The seed DCNN at 64 px as a study trains it with ``backend: loky``: one fold per
     core, one TensorFlow thread each, all training at once (barrier-aligned timed epochs),
     against one process using every core. Aggregate FLOP/s over the union of the timed
     windows, so late starters count against the parallel figure."""
-    cores = os.cpu_count() or 1
     args = ("--px", "64", "--n", "1024", "--epochs", "4")
     results = {}
 
     def run():
         results["one_process"] = _probe({}, *args)
-        single = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KARYOBENCH_TF_THREADS="1",
-                      OMP_NUM_THREADS="1")
-        barrier = tmp_path / "barrier"
-        barrier.mkdir()
-        probes = [subprocess.Popen([sys.executable, str(HERE / "_dcnn_probe.py"), *args,
-                                    "--barrier", str(barrier), "--parties", str(cores)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=single) for _ in range(cores)]
-        outputs = [p.communicate(timeout=900) for p in probes]
-        for probe, (_, err) in zip(probes, outputs):
-            assert probe.returncode == 0, err[-2000:]
-        results["per_core"] = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+        results["per_core"] = _folds_together(tmp_path / "barrier", *args)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    one, per_core = results["one_process"], results["per_core"]
-    window = (max(p["steady_end"] for p in per_core)
-              - min(p["steady_start"] for p in per_core))
-    parallel_ips = sum(p["steady_images"] for p in per_core) / window
+    one = results["one_process"]
+    parallel_ips, overlap = _aggregate_rate(results["per_core"])
     flops = one["flops_per_image"]
-    note(benchmark, cores=cores, one_process_images_per_second=one["images_per_second"],
-         parallel_images_per_second=parallel_ips,
-         overlap=sum(p["steady_end"] - p["steady_start"] for p in per_core) / (cores * window),
+    note(benchmark, cores=os.cpu_count() or 1,
+         one_process_images_per_second=one["images_per_second"],
+         parallel_images_per_second=parallel_ips, overlap=overlap,
          parallel_speedup=parallel_ips / one["images_per_second"],
          one_process_fraction_of_peak=one["images_per_second"] * flops / best_peak_flops(),
          parallel_fraction_of_peak=parallel_ips * flops / best_peak_flops())
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+def test_dcnn_folds_pinned_to_cores(benchmark, tmp_path):
+    """One fold per core, free to migrate vs pinned (``taskset``), in three alternating
+    pairs so drift in the machine's speed hits both alike."""
+    args = ("--px", "64", "--n", "1024", "--epochs", "4")
+    rates = {"free": [], "pinned": []}
+
+    def run():
+        for round_ in range(3):
+            for kind in ("free", "pinned"):
+                per_core = _folds_together(tmp_path / f"{kind}{round_}", *args,
+                                           pin=kind == "pinned")
+                rates[kind].append(_aggregate_rate(per_core)[0])
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    note(benchmark, free_images_per_second=[round(r) for r in rates["free"]],
+         pinned_images_per_second=[round(r) for r in rates["pinned"]],
+         pinned_speedup=sum(rates["pinned"]) / sum(rates["free"]))
 
 
 def _optimizer_update_seconds(model, optimizer_class, rounds: int = 30) -> float:
