@@ -60,13 +60,19 @@ def run(
     scheduler: Optional[str] = typer.Option(None, help="dask scheduler tcp://host:port"),
     cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache "
                                              "(default ~/.cache/karyobench)"),
+    reuse: list[Path] = typer.Option([], "--reuse", help="another results folder whose "
+                                     "committed folds may be reused (same job key only); "
+                                     "repeatable"),
 ):
     """Run every estimator x fold of a study and write its results folder.
 
     Writes folds.parquet (metrics per fold), predictions.parquet (every out-of-fold
     prediction), summary/per-class/pair tables (md, csv, tex), plots and report.html, plus
     the resolved config, protocol and environment. Finished folds are cached: re-running
-    the same command resumes an interrupted run and recomputes nothing that is done.
+    the same command resumes an interrupted run and recomputes nothing that is done. A fresh
+    clone retrains nothing either: folds missing from jobs/ are recovered from the results
+    folder's committed predictions (and from each --reuse folder) when their job key
+    matches.
 
     Example: karyobench run studies/abnormal_pairs.yaml
     """
@@ -80,7 +86,8 @@ def run(
     progress = _FoldProgress()
     try:
         summary = run_study(config, out_dir, backend=backend, workers=workers,
-                            scheduler=scheduler, cache_dir=cache_dir, progress=progress)
+                            scheduler=scheduler, cache_dir=cache_dir, progress=progress,
+                            reuse=reuse)
     finally:
         progress.stop()
     _print_summary(summary)
@@ -100,6 +107,9 @@ def _print_summary(summary):
     console.print("leakage check: every model was fitted on training images only ✓")
     if summary.leakage_checked:
         console.print("leakage check: no group in both train and test of any fold ✓")
+    for folder, count in (summary.restored or {}).items():
+        console.print(f"recovered {count} finished fold(s) from the committed results in "
+                      f"{folder}")
     console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
                   f"{summary.wall_seconds:.1f} s → {summary.out_dir}")
 

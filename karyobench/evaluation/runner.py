@@ -27,6 +27,7 @@ from karyobench.evaluation.backends import BACKENDS
 from karyobench.evaluation.ensembles import combine, plan_ensembles
 from karyobench.evaluation.environment import describe_environment
 from karyobench.evaluation.fold import FoldJob, run_fold
+from karyobench.evaluation.restore import KEYS_FILE, restore_folds, write_fold_keys
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
 from karyobench.evaluation.store import ResultsStore, atomic_write_text
 from karyobench.study import CanvasConfig, Study
@@ -41,6 +42,7 @@ class RunSummary:
     wall_seconds: float
     protocols: dict[str, str]
     leakage_checked: bool
+    restored: dict[str, int] | None = None  # {results folder: folds recovered from it}
 
 
 def load_study_dataset(study: Study, cache_dir: Path | None = None) -> Dataset:
@@ -152,7 +154,14 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
 def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               workers: int | None = None, scheduler: str | None = None,
               cache_dir: Path | None = None, progress=None,
-              tuning_storage: str | None = None) -> RunSummary:
+              tuning_storage: str | None = None,
+              reuse: list[Path] | tuple[Path, ...] = ()) -> RunSummary:
+    """Compute every missing fold, then write the results folder.
+
+    Folds already in ``out_dir/jobs`` are reused; missing ones are first looked up in the
+    committed results of ``out_dir`` itself and of each ``reuse`` folder (same job key
+    only, see ``restore``), and only the rest are trained.
+    """
     started = time.perf_counter()
     if cache_dir is not None:  # feature caches (HOG) and worker processes follow it too
         os.environ["KARYOBENCH_CACHE"] = str(Path(cache_dir).resolve())
@@ -171,6 +180,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             check_tuning(study)
             tuning_url = tuning_storage or default_storage_url(out_dir)
             jobs = attach_tuning(jobs, study, groups, tuning_url)
+        ensemble_jobs = plan_ensembles(study, jobs)
+        # before config.yaml is rewritten: an older folder's keys come from its config
+        restored = restore_folds(store, jobs + ensemble_jobs,
+                                 [store.root, *map(Path, reuse)], cache_dir)
         metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
                                            group_column)
         pending = [job for job in jobs if not store.has(job)]
@@ -193,13 +206,14 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                 save_fold_record(store.root, result.job, result)
             if progress:
                 progress.advance(result)
-        ensemble_jobs = plan_ensembles(study, jobs)
         for job in ensemble_jobs:
             if not store.has(job):
                 store.save(combine(job, store), dataset.paths, groups,
                            labels_by_task[job.task])
         previous = _read_folds(store.root / "folds.parquet")
+        (store.root / KEYS_FILE).unlink(missing_ok=True)  # never pairs with other folds
         folds, _ = store.assemble(jobs + ensemble_jobs)
+        write_fold_keys(store.root, jobs + ensemble_jobs)
         tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
             folds.drop(columns=_TIMINGS))
         if tuning_url:
@@ -216,7 +230,7 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                 or not (store.root / "report.html").is_file()):
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
-                      leakage_checked=groups is not None)
+                      leakage_checked=groups is not None, restored=restored)
 
 
 _TIMINGS = ["fit_seconds", "predict_seconds"]

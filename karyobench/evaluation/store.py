@@ -101,9 +101,14 @@ class ResultsStore:
             # Metrics are a function of the saved predictions: recompute them so a fixed or
             # extended metric applies to reused folds too.
             proba = frame[[f"p_{c}" for c in job.classes]].to_numpy(dtype=float)
-            record.update(fold_metrics(frame["y_true"].to_numpy(dtype=str),
-                                       frame["y_pred"].to_numpy(dtype=str), proba,
-                                       list(job.classes)))
+            metrics = fold_metrics(frame["y_true"].to_numpy(dtype=str),
+                                   frame["y_pred"].to_numpy(dtype=str), proba,
+                                   list(job.classes))
+            if record.pop("restored", False):
+                # recovered from committed, rounded probabilities: keep the metrics the
+                # full-precision run computed, add only metrics that did not exist then
+                metrics = {k: v for k, v in metrics.items() if k not in record}
+            record.update(metrics)
             ident = dict(split=job.split, task=job.task, estimator=job.estimator,
                          repeat=job.repeat, fold=job.fold)
             fold_rows.append({**ident, **record})
