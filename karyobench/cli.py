@@ -60,19 +60,18 @@ def run(
     scheduler: Optional[str] = typer.Option(None, help="dask scheduler tcp://host:port"),
     cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache "
                                              "(default ~/.cache/karyobench)"),
-    reuse: list[Path] = typer.Option([], "--reuse", help="another results folder whose "
-                                     "committed folds may be reused (same job key only); "
-                                     "repeatable"),
+    reuse: list[Path] = typer.Option([], "--reuse", help="a results folder (this study's "
+                                     "own, or another's) whose committed folds are reused "
+                                     "instead of retrained (same job key only); repeatable"),
 ):
     """Run every estimator x fold of a study and write its results folder.
 
     Writes folds.parquet (metrics per fold), predictions.parquet (every out-of-fold
     prediction), summary/per-class/pair tables (md, csv, tex), plots and report.html, plus
     the resolved config, protocol and environment. Finished folds are cached: re-running
-    the same command resumes an interrupted run and recomputes nothing that is done. A fresh
-    clone retrains nothing either: folds missing from jobs/ are recovered from the results
-    folder's committed predictions (and from each --reuse folder) when their job key
-    matches.
+    the same command resumes an interrupted run and recomputes nothing that is done. With
+    --reuse DIR, folds missing from jobs/ (a fresh clone has none) are recovered from the
+    committed predictions in DIR when their job key matches.
 
     Example: karyobench run studies/abnormal_pairs.yaml
     """

@@ -158,9 +158,9 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               reuse: list[Path] | tuple[Path, ...] = ()) -> RunSummary:
     """Compute every missing fold, then write the results folder.
 
-    Folds already in ``out_dir/jobs`` are reused; missing ones are first looked up in the
-    committed results of ``out_dir`` itself and of each ``reuse`` folder (same job key
-    only, see ``restore``), and only the rest are trained.
+    Folds already in ``out_dir/jobs`` are reused; missing ones are then looked up in the
+    committed results of each ``reuse`` folder (same job key only, see ``restore``; it may
+    be ``out_dir`` itself), and only the rest are trained.
     """
     started = time.perf_counter()
     if cache_dir is not None:  # feature caches (HOG) and worker processes follow it too
@@ -182,8 +182,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             jobs = attach_tuning(jobs, study, groups, tuning_url)
         ensemble_jobs = plan_ensembles(study, jobs)
         # before config.yaml is rewritten: an older folder's keys come from its config
-        restored = restore_folds(store, jobs + ensemble_jobs,
-                                 [store.root, *map(Path, reuse)], cache_dir)
+        restored = restore_folds(store, jobs + ensemble_jobs, [Path(r) for r in reuse],
+                                 cache_dir)
         metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
                                            group_column)
         pending = [job for job in jobs if not store.has(job)]

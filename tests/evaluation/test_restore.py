@@ -35,7 +35,7 @@ def test_fresh_clone_recovers_every_fold_and_keeps_the_exact_metrics(tmp_path):
     assert first.n_reused == 0 and not first.restored
     clone = committed_copy(tmp_path / "run", tmp_path / "clone")
 
-    again = run_study(parse_study(study_with([RF, LOGREG])), clone)
+    again = run_study(parse_study(study_with([RF, LOGREG])), clone, reuse=[clone])
 
     assert again.n_reused == again.n_jobs == 4
     assert again.restored == {str(clone): 6}  # 4 fitted folds + 2 ensemble folds
@@ -48,12 +48,21 @@ def test_fresh_clone_recovers_every_fold_and_keeps_the_exact_metrics(tmp_path):
     assert (clone / "summary.md").read_text() == (tmp_path / "run" / "summary.md").read_text()
 
 
+def test_without_reuse_a_fresh_clone_trains_every_fold(tmp_path):
+    run_study(parse_study(study_with([RF, LOGREG])), tmp_path / "run")
+    clone = committed_copy(tmp_path / "run", tmp_path / "clone")
+
+    again = run_study(parse_study(study_with([RF, LOGREG])), clone)
+
+    assert again.n_reused == 0 and not again.restored
+
+
 def test_a_changed_estimator_is_trained_not_recovered(tmp_path):
     run_study(parse_study(study_with([RF, LOGREG])), tmp_path / "run")
     clone = committed_copy(tmp_path / "run", tmp_path / "clone")
     changed = dict(RF, params={"rf__n_estimators": 7})
 
-    again = run_study(parse_study(study_with([changed, LOGREG])), clone)
+    again = run_study(parse_study(study_with([changed, LOGREG])), clone, reuse=[clone])
 
     # logreg's 2 folds are recovered; rf and the vote over it are recomputed
     assert again.restored == {str(clone): 2}
@@ -87,7 +96,7 @@ def test_results_from_before_fold_keys_are_recovered_through_their_config(tmp_pa
     clone = committed_copy(tmp_path / "run", tmp_path / "clone")
     (clone / KEYS_FILE).unlink()
 
-    again = run_study(parse_study(study_with([RF, LOGREG])), clone)
+    again = run_study(parse_study(study_with([RF, LOGREG])), clone, reuse=[clone])
 
     assert again.restored == {str(clone): 6}
     assert (clone / KEYS_FILE).is_file()
@@ -102,7 +111,7 @@ def test_a_config_that_did_not_produce_the_folds_recovers_nothing(tmp_path):
     config["ensembles"] = []
     (clone / "config.yaml").write_text(yaml.safe_dump(config))
 
-    again = run_study(parse_study(study_with([RF, LOGREG])), clone)
+    again = run_study(parse_study(study_with([RF, LOGREG])), clone, reuse=[clone])
 
     assert not again.restored and again.n_reused == 0
 
@@ -115,7 +124,7 @@ def test_recovered_rows_must_be_the_jobs_test_rows(tmp_path):
                     "sample"] += 100_000
     predictions.to_parquet(clone / "predictions.parquet")
 
-    again = run_study(parse_study(study_with([RF, LOGREG])), clone)
+    again = run_study(parse_study(study_with([RF, LOGREG])), clone, reuse=[clone])
 
     assert again.restored == {str(clone): 5}  # logreg fold 0 was retrained instead
 
