@@ -223,7 +223,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         wall = time.perf_counter() - started
         environment = describe_environment()
         environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,
-                           folds_computed=len(pending), backend=backend_name)
+                           folds_computed=len(pending), backend=backend_name,
+                           folds_restored=restored)
         environment["previous_runs"] = _previous_runs(store.root / "environment.json")
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
         if (pending or tables_changed or metadata_changed

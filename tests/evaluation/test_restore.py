@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -46,6 +47,9 @@ def test_fresh_clone_recovers_every_fold_and_keeps_the_exact_metrics(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run" / "predictions.parquet"),
                                   pd.read_parquet(clone / "predictions.parquet"))
     assert (clone / "summary.md").read_text() == (tmp_path / "run" / "summary.md").read_text()
+    environment = json.loads((clone / "environment.json").read_text())
+    assert environment["folds_restored"] == {str(clone): 6}
+    assert environment["folds_computed"] == 0
 
 
 def test_without_reuse_a_fresh_clone_trains_every_fold(tmp_path):
