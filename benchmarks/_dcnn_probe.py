@@ -173,7 +173,12 @@ def main(argv=None) -> None:
         quiet_environment()
         import tensorflow as tf
 
+        # KARYOBENCH_TF_THREADS would reset inter-op to min(2, threads): take over both
+        intra = int(os.environ.pop("KARYOBENCH_TF_THREADS", "0") or 0)
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+        tf.constant(0.0).numpy()  # start the runtime with these pools
     sys.path.insert(0, os.path.dirname(__file__))
     from conftest import training_flops_per_image
 
@@ -182,6 +187,10 @@ def main(argv=None) -> None:
                                    keras_adam=args.keras_adam,
                                    relu_after_pool=args.relu_after_pool,
                                    timer=epoch_timer(args.barrier, args.parties))
+    import tensorflow as tf
+
+    threads = [tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads()]
     ips = args.n * (args.epochs - 1) / timer.steady_seconds()
     start = timer.steady_start_epoch_time
     print(json.dumps(dict(images_per_second=ips, wall_seconds=wall,
@@ -190,6 +199,7 @@ def main(argv=None) -> None:
                           flops_per_image=training_flops_per_image(clf.model_),
                           onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit,
                           keras_adam=args.keras_adam, inter_op=args.inter_op,
+                          intra_inter_threads=threads,
                           relu_after_pool=args.relu_after_pool)))
 
 

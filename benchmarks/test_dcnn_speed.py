@@ -261,24 +261,48 @@ def test_dcnn_folds_in_parallel(benchmark, peak_flops, tmp_path):
          parallel_fraction_of_peak=parallel_ips * flops / best_peak_flops())
 
 
+def _alternating_pairs(tmp_path, variants: dict[str, dict], rounds: int = 3
+                       ) -> dict[str, list[float]]:
+    """Aggregate images/s of one fold per core under each variant (keyword arguments of
+    ``_folds_together``), alternating variants so drift in the machine's speed hits all."""
+    args = ("--px", "64", "--n", "1024", "--epochs", "4")
+    rates = {name: [] for name in variants}
+    for round_ in range(rounds):
+        for name, options in variants.items():
+            options = dict(options)
+            extra = options.pop("extra", ())
+            per_core = _folds_together(tmp_path / f"{name}{round_}", *args, *extra, **options)
+            rates[name].append(_aggregate_rate(per_core)[0])
+            threads = {tuple(p["intra_inter_threads"]) for p in per_core}
+            rates.setdefault(f"{name}_threads", threads)
+    return rates
+
+
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
 def test_dcnn_folds_pinned_to_cores(benchmark, tmp_path):
     """One fold per core, free to migrate vs pinned (``taskset``), in three alternating
-    pairs so drift in the machine's speed hits both alike."""
-    args = ("--px", "64", "--n", "1024", "--epochs", "4")
-    rates = {"free": [], "pinned": []}
-
-    def run():
-        for round_ in range(3):
-            for kind in ("free", "pinned"):
-                per_core = _folds_together(tmp_path / f"{kind}{round_}", *args,
-                                           pin=kind == "pinned")
-                rates[kind].append(_aggregate_rate(per_core)[0])
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    pairs."""
+    rates = {}
+    benchmark.pedantic(lambda: rates.update(_alternating_pairs(
+        tmp_path, {"free": {}, "pinned": {"pin": True}})), rounds=1, iterations=1)
     note(benchmark, free_images_per_second=[round(r) for r in rates["free"]],
          pinned_images_per_second=[round(r) for r in rates["pinned"]],
          pinned_speedup=sum(rates["pinned"]) / sum(rates["free"]))
+
+
+def test_dcnn_folds_inter_op_threads(benchmark, tmp_path):
+    """One fold per core with one intra-op thread each: one inter-op thread (what
+    ``KARYOBENCH_TF_THREADS=1`` sets) vs two, which would let one layer's optimizer
+    update overlap the next layer's backward pass; three alternating pairs."""
+    rates = {}
+    benchmark.pedantic(lambda: rates.update(_alternating_pairs(
+        tmp_path, {"one": {}, "two": {"extra": ("--inter-op", "2")}})),
+        rounds=1, iterations=1)
+    # the variant took effect: (intra, inter) threads as TensorFlow reports them
+    assert rates["one_threads"] == {(1, 1)} and rates["two_threads"] == {(1, 2)}
+    note(benchmark, one_inter_op_images_per_second=[round(r) for r in rates["one"]],
+         two_inter_op_images_per_second=[round(r) for r in rates["two"]],
+         two_over_one=sum(rates["two"]) / sum(rates["one"]))
 
 
 def _optimizer_update_seconds(model, optimizer_class, rounds: int = 30) -> float:

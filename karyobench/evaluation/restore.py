@@ -1,15 +1,16 @@
-"""Finished folds recovered from committed results, so a fresh clone retrains nothing.
+"""Finished folds recovered from committed results (``karyobench run --reuse DIR``).
 
 ``jobs/`` (the per-fold cache) is not committed, but ``folds.parquet`` and
 ``predictions.parquet`` are, and together they hold everything a cached fold holds. A
 results folder names each fold's job key in ``fold_keys.csv``; a fold whose key a run
-wants is written back into that run's ``jobs/``. Keys hash the data, estimator, params,
+wants is written back into that run's ``jobs/``, so a fresh clone need not retrain it. Keys hash the data, estimator, params,
 rows and seed, so only a fold that the run would compute identically is reused.
 Committed probabilities are rounded to 1e-6 (float32); restored folds carry that rounding.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,13 @@ def write_fold_keys(root: Path, jobs: list[FoldJob]) -> None:
     """``fold_keys.csv``: which job key produced each (split, task, estimator, repeat, fold)."""
     from karyobench.evaluation.store import atomic_write_text
 
-    frame = pd.DataFrame([dict(split=j.split, task=j.task, estimator=j.estimator,
-                               repeat=j.repeat, fold=j.fold, key=j.key) for j in jobs],
-                         columns=CELL + ["key"])
-    atomic_write_text(Path(root) / KEYS_FILE, frame.to_csv(index=False))
+    atomic_write_text(Path(root) / KEYS_FILE, _keys_frame(jobs).to_csv(index=False))
+
+
+def _keys_frame(jobs: list[FoldJob]) -> pd.DataFrame:
+    return pd.DataFrame([dict(split=j.split, task=j.task, estimator=j.estimator,
+                              repeat=j.repeat, fold=j.fold, key=j.key) for j in jobs],
+                        columns=CELL + ["key"])
 
 
 def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=None
@@ -43,14 +47,17 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
     planning the ``config.yaml`` it holds. Tuned folds are not restored: their Optuna
     records live outside these files.
     """
+    for source in map(Path, sources):
+        if not (source / "folds.parquet").is_file():
+            raise KaryobenchError(
+                f"--reuse '{source}': not a finished results folder (no folds.parquet); "
+                "give a results/<study> folder written by 'karyobench run'.")
     wanted = {j.key: j for j in jobs if j.tuning is None and not store.has(j)}
     restored: dict[str, int] = {}
     for source in sources:
         if not wanted:
             break
         source = Path(source)
-        if not (source / "folds.parquet").is_file():
-            continue
         keys = _source_keys(source, cache_dir)
         hits = keys[keys["key"].isin(list(wanted))]
         if hits.empty:
@@ -76,8 +83,6 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
 
 
 def _save(store, job: FoldJob, frame: pd.DataFrame, fold_row: pd.Series) -> None:
-    import json
-
     from karyobench.evaluation.store import atomic_write_parquet, atomic_write_text
 
     columns = ["sample", "path", "group", "y_true", "y_pred"] + [f"p_{c}" for c in job.classes]
@@ -118,7 +123,7 @@ def _planned_keys(source: Path, cache_dir) -> pd.DataFrame:
         raw = yaml.safe_load(config.read_text(encoding="utf-8"))
         study = parse_study(raw, source=config)
     except (OSError, yaml.YAMLError, KaryobenchError):
-        return pd.DataFrame(columns=CELL + ["key"])
+        return _keys_frame([])
     tuned = {e.label for e in study.estimators if e.tuning}
     if tuned:  # their folds are never restored
         kept = [e for e in study.estimators if not e.tuning]
@@ -134,7 +139,5 @@ def _planned_keys(source: Path, cache_dir) -> pd.DataFrame:
     cells = pd.read_parquet(source / "folds.parquet", columns=CELL)
     cells = cells[~cells["estimator"].isin(tuned)]
     if set(map(tuple, cells.itertuples(index=False))) != planned:
-        return pd.DataFrame(columns=CELL + ["key"])  # config.yaml is not these folds' study
-    return pd.DataFrame([dict(split=j.split, task=j.task, estimator=j.estimator,
-                              repeat=j.repeat, fold=j.fold, key=j.key) for j in jobs],
-                        columns=CELL + ["key"])
+        return _keys_frame([])  # config.yaml is not these folds' study
+    return _keys_frame(jobs)

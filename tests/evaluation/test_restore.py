@@ -12,7 +12,7 @@ import yaml
 from karyobench.evaluation.restore import KEYS_FILE
 from karyobench.evaluation.runner import run_study
 from karyobench.study import parse_study
-from kb_support import bioimlab_dataset, run_cli, tiny_study
+from kb_support import bioimlab_dataset, error_line, run_cli, tiny_study
 
 RF = {"kind": "rf_pixels", "name": "rf", "params": {"rf__n_estimators": 15}}
 LOGREG = {"kind": "logreg_pixels", "name": "logreg"}
@@ -145,3 +145,14 @@ def test_cli_reports_recovered_folds(tmp_path, write_study):
     assert result.returncode == 0, output
     assert f"recovered 6 finished fold(s) from the committed results in {clone}" in output
     assert "4 folds (4 reused)" in output
+
+
+def test_reuse_of_a_folder_without_results_is_one_clear_error(tmp_path, write_study):
+    (tmp_path / "empty").mkdir()
+    study = write_study(study_with([RF, LOGREG]))
+    for missing in (tmp_path / "empty", tmp_path / "nowhere"):
+        result = run_cli("run", study, "--out", tmp_path / "out", "--reuse", missing)
+        assert error_line(result) == (
+            f"error: --reuse '{missing}': not a finished results folder (no folds.parquet); "
+            "give a results/<study> folder written by 'karyobench run'.")
+    assert not (tmp_path / "out" / "folds.parquet").exists()  # nothing trained
