@@ -49,7 +49,13 @@ def tuning_payload(config: TuningConfig, study_name: str, n_trials: int | None =
                    timeout: float | None = None) -> dict:
     """What a FoldJob carries: the TuningConfig (with CLI overrides) and the study name."""
     payload = config.model_dump(mode="json")
+    if payload.get("sampler") == "tpe":  # the default: keeps earlier tuned job keys valid
+        del payload["sampler"]
     if n_trials is not None:
+        if config.sampler == "grid" and n_trials > config.grid_size():
+            raise ConfigError(f"--n-trials {n_trials} exceeds the grid's "
+                              f"{config.grid_size()} combinations (study '{study_name}', "
+                              "sampler: grid); ask for fewer.")
         payload["n_trials"] = int(n_trials)
     if timeout is not None:
         payload["timeout"] = float(timeout)
@@ -238,10 +244,21 @@ def _jsonable(value):
 # ------------------------------------------------------------- search -----------------
 
 def make_sampler(config: TuningConfig, seed: int) -> optuna.samplers.BaseSampler:
+    if config.sampler == "grid":  # visits each combination not yet tried (or running)
+        return _AskTellGridSampler(config.grid(), seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is marked experimental
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.startup_trials,
                                           constant_liar=True)
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` once the grid is covered: that
+    call is only legal inside ``optimize``, and ``search`` (ask/tell) stops at n_trials,
+    which the study file caps at the grid's size."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
 
 
 def make_pruner(config: TuningConfig) -> optuna.pruners.BasePruner:
@@ -317,7 +334,9 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                     f"{ctx.where}: {failed} tuning trials failed in Optuna study "
                     f"'{ctx.study_name}'; last error: {last.user_attrs.get('error', '?')}")
             if active < config.n_trials:
-                study.sampler = make_sampler(config, ctx.sampler_seed + len(trials))
+                # a grid's order is drawn from its seed: one seed for the whole study
+                study.sampler = make_sampler(config, ctx.sampler_seed + (
+                    0 if config.sampler == "grid" else len(trials)))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "heartbeat ... with optimize"
                     trial = study.ask()

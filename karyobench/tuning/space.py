@@ -18,6 +18,7 @@ e.g. ``learning_rate`` or ``svc__C``) and how Optuna samples it:
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,6 +46,9 @@ class IntSpace(_Strict):
 
     def suggest(self, trial, name: str):
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    def grid_values(self) -> list:
+        return list(range(self.low, self.high + 1, self.step))
 
     @property
     def upper(self):
@@ -87,10 +91,16 @@ class CategoricalSpace(_Strict):
 
     def suggest(self, trial, name: str):
         # Optuna stores only None/bool/int/float/str; lists (e.g. [8, 8]) go through JSON.
-        if all(c is None or isinstance(c, (bool, int, float, str)) for c in self.choices):
+        if self._plain():
             return trial.suggest_categorical(name, self.choices)
-        encoded = [json.dumps(c) for c in self.choices]
-        return json.loads(trial.suggest_categorical(name, encoded))
+        return json.loads(trial.suggest_categorical(name, self.grid_values()))
+
+    def grid_values(self) -> list:
+        """The choices as Optuna stores them (lists JSON-encoded, as ``suggest`` does)."""
+        return list(self.choices) if self._plain() else [json.dumps(c) for c in self.choices]
+
+    def _plain(self) -> bool:
+        return all(c is None or isinstance(c, (bool, int, float, str)) for c in self.choices)
 
     @property
     def upper(self):
@@ -165,7 +175,30 @@ class TuningConfig(_Strict):
                                      "before the first rung (default: auto)")
     reduction_factor: int = Field(3, ge=2, description="successive halving: keep 1/factor")
     seed: int | None = Field(None, description="sampler seed (default: the study seed)")
+    sampler: Literal["tpe", "grid"] = Field(
+        "tpe", description="tpe: Optuna's TPE; grid: every combination once (categorical "
+        "and int spaces only; n_trials at most the number of combinations)")
     space: dict[str, ParamSpace] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if self.sampler != "grid":
+            return self
+        loose = [name for name, spec in self.space.items() if not hasattr(spec, "grid_values")]
+        if loose:
+            raise ValueError(f"sampler 'grid' needs categorical or int spaces; "
+                             f"{', '.join(loose)} is not one (use sampler: tpe)")
+        size = self.grid_size()
+        if self.n_trials > size:
+            raise ValueError(f"n_trials = {self.n_trials} exceeds the grid's {size} "
+                             f"combinations; set n_trials to {size} or fewer")
+        return self
+
+    def grid(self) -> dict[str, list]:
+        return {name: spec.grid_values() for name, spec in self.space.items()}
+
+    def grid_size(self) -> int:
+        return math.prod(len(values) for values in self.grid().values())
 
     @field_validator("space")
     @classmethod

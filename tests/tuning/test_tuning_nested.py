@@ -168,3 +168,26 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
         trials = optuna.load_study(study_name=name, storage=storage).get_trials()
         assert len(trials) == 4
         assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_grid_sampler_tries_every_combination_once(tmp_path):
+    images, labels, groups = toy_data()
+    url = f"sqlite:///{tmp_path}/grid.db"
+    config = TuningConfig.model_validate({
+        "sampler": "grid", "n_trials": 4, "inner_folds": 2, "pruner": "none",
+        "space": {"svc__C": {"type": "categorical", "choices": [0.001, 0.01, 0.1, 1.0]}}})
+    job = toy_job(tuning_payload(config, "grid"), groups, url)
+    trials = search(make_context(job, images, labels), url).get_trials()
+    assert sorted(t.params["svc__C"] for t in trials) == [0.001, 0.01, 0.1, 1.0]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_default_sampler_keeps_tuned_job_keys_and_grid_overrides_are_checked():
+    tpe = TuningConfig.model_validate(SVM_TUNING)
+    assert tpe.sampler == "tpe" and "sampler" not in tuning_payload(tpe, "s")
+    grid = TuningConfig.model_validate({
+        "sampler": "grid", "n_trials": 2,
+        "space": {"svc__C": {"type": "categorical", "choices": [0.1, 1.0]}}})
+    assert tuning_payload(grid, "s")["sampler"] == "grid"
+    with pytest.raises(ConfigError, match=r"--n-trials 3 exceeds the grid's 2 combinations"):
+        tuning_payload(grid, "s", n_trials=3)

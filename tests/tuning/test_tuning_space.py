@@ -69,6 +69,15 @@ def test_example_yaml_parses_and_names_real_params():
     ({"space": {"x": {"type": "categorical", "choices": [1, 1]}}}, "distinct"),
     ({"pruner": "hyperband", "space": {"x": {"type": "int", "low": 0, "high": 1}}},
      "pruner"),
+    ({"sampler": "grid", "n_trials": 2, "space": {"x": {"type": "float", "low": 0,
+                                                         "high": 1}}},
+     "sampler 'grid' needs categorical or int spaces; x is not one"),
+    ({"sampler": "grid", "n_trials": 7, "space": {
+        "x": {"type": "categorical", "choices": [0.0, 0.1]},
+        "y": {"type": "int", "low": 1, "high": 3}}},
+     "n_trials = 7 exceeds the grid's 6 combinations; set n_trials to 6 or fewer"),
+    ({"sampler": "random", "space": {"x": {"type": "int", "low": 0, "high": 1}}},
+     "sampler"),
 ])
 def test_invalid_spaces_are_rejected(bad, fragment):
     with pytest.raises(ValidationError, match=fragment):
