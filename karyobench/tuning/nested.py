@@ -51,6 +51,8 @@ def tuning_payload(config: TuningConfig, study_name: str, n_trials: int | None =
     payload = config.model_dump(mode="json")
     if payload.get("sampler") == "tpe":  # the default: keeps earlier tuned job keys valid
         del payload["sampler"]
+    if not payload.get("inner_params"):  # likewise for the default: no inner-only params
+        payload.pop("inner_params", None)
     if n_trials is not None:
         if config.sampler == "grid" and n_trials > config.grid_size():
             raise ConfigError(f"--n-trials {n_trials} exceeds the grid's "
@@ -139,6 +141,8 @@ def search_digest(job: FoldJob, config: TuningConfig) -> str:
     budget continues the same Optuna study."""
     spec = config.model_dump(mode="json")
     spec.pop("n_trials"), spec.pop("timeout")
+    if not spec["inner_params"]:  # keeps earlier searches' Optuna study names
+        del spec["inner_params"]
     spec.update(kind=job.kind, params=job.params, seed=job.seed, classes=list(job.classes),
                 data=job.data_fingerprint)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
@@ -181,7 +185,8 @@ def _max_epochs(job: FoldJob, config: TuningConfig) -> int:
     if spec is not None and spec.upper:
         return int(spec.upper)
     try:
-        value = build(job.kind, job.params).get_params().get("epochs")
+        inner = {**job.params, **config.inner_params}
+        value = build(job.kind, inner).get_params().get("epochs")
     except Exception:
         value = None
     return int(value) if value else 1
@@ -197,7 +202,7 @@ def _is_keras(estimator) -> bool:
 def evaluate_trial(trial, ctx: SearchContext) -> float:
     """Mean inner-fold score of the trial's parameters; raises TrialPruned when pruned."""
     tuned = suggest_params(trial, ctx.config.space)
-    params = {**ctx.job.params, **tuned}
+    params = {**ctx.job.params, **ctx.config.inner_params, **tuned}
     trial.set_user_attr("estimator_params", _jsonable(tuned))
     scores, epochs_trained, epochs_planned = [], 0, 0
     for index, (train, valid) in enumerate(ctx.splits):
@@ -398,6 +403,7 @@ def summarize(study: optuna.Study, ctx: SearchContext) -> dict:
         "best_params": params_from_optuna(best.params, ctx.config.space),
         "epochs_trained": trained, "epochs_planned": planned,
         "epochs_saved": max(0, planned - trained), "search_seconds": round(seconds, 3),
+        "inner_params": _jsonable(ctx.config.inner_params),
     }
 
 

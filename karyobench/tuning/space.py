@@ -13,6 +13,10 @@ e.g. ``learning_rate`` or ``svc__C``) and how Optuna samples it:
 
 ``widths`` samples a depth, then one width per layer (Optuna names ``<param>.depth``,
 ``<param>.0``, ``<param>.1`` ...), and sets the parameter to the list of widths.
+
+``inner_params`` (beside ``space``) fixes parameters for the inner fits only, e.g.
+``{epochs: 15}`` to choose between values with cheaper fits; the outer refit that is
+scored on the test fold keeps the estimator's own parameters.
 """
 
 from __future__ import annotations
@@ -179,6 +183,17 @@ class TuningConfig(_Strict):
         "tpe", description="tpe: Optuna's TPE; grid: every combination once (categorical "
         "and int spaces only; n_trials at most the number of combinations)")
     space: dict[str, ParamSpace] = Field(..., min_length=1)
+    inner_params: dict[str, Any] = Field(
+        default_factory=dict, description="estimator parameters for inner fits only (a "
+        "cheaper proxy such as {epochs: 15}); the outer refit keeps the estimator's own")
+
+    @model_validator(mode="after")
+    def _inner_params(self):
+        both = sorted(set(self.inner_params) & set(self.space))
+        if both:
+            raise ValueError(f"inner_params {', '.join(both)} also in space: a searched "
+                             "parameter cannot be fixed for inner fits; drop it from one")
+        return self
 
     @model_validator(mode="after")
     def _grid(self):

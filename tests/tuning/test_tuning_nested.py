@@ -191,3 +191,35 @@ def test_default_sampler_keeps_tuned_job_keys_and_grid_overrides_are_checked():
     assert tuning_payload(grid, "s")["sampler"] == "grid"
     with pytest.raises(ConfigError, match=r"--n-trials 3 exceeds the grid's 2 combinations"):
         tuning_payload(grid, "s", n_trials=3)
+
+
+@pytest.mark.slow
+def test_inner_params_apply_to_inner_fits_only(tmp_path):
+    from karyobench.tuning.nested import tune_fold
+
+    images, labels, groups = toy_data(per=2)
+    url = f"sqlite:///{tmp_path}/inner.db"
+    config = TuningConfig.model_validate({
+        "sampler": "grid", "n_trials": 2, "inner_folds": 2, "pruner": "none",
+        "inner_params": {"epochs": 1},
+        "space": {"learning_rate": {"type": "categorical", "choices": [1.0e-3, 1.0e-2]}}})
+    params = {"epochs": 3, "batch_size": 16, "padding": "same", "conv_filters": [4],
+              "dense_units": [8]}
+    job = toy_job(tuning_payload(config, "inner"), groups, url, kind="dcnn", params=params)
+    result = tune_fold(job, images, labels)
+    summary = result.extra["tuning"]
+    trials = optuna.load_study(study_name=summary["study_name"], storage=url).get_trials()
+    # every inner fit ran the inner budget (1 epoch x 2 inner folds), the refit its own 3
+    assert [t.user_attrs["epochs_trained"] for t in trials] == [2, 2]
+    assert summary["refit_epochs"] == 3 and summary["inner_params"] == {"epochs": 1}
+    assert summary["epochs_trained"] == 2 + 2 + 3
+
+
+def test_inner_params_are_checked_and_absent_ones_keep_keys():
+    plain = TuningConfig.model_validate(SVM_TUNING)
+    assert "inner_params" not in tuning_payload(plain, "s")
+    with_inner = TuningConfig.model_validate({**SVM_TUNING, "inner_params": {"svc__max_iter": 50}})
+    assert tuning_payload(with_inner, "s")["inner_params"] == {"svc__max_iter": 50}
+    name = next(iter(SVM_TUNING["space"]))
+    with pytest.raises(ValueError, match=rf"inner_params {name} also in space"):
+        TuningConfig.model_validate({**SVM_TUNING, "inner_params": {name: 1.0}})
