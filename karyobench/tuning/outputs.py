@@ -94,6 +94,17 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
+def _inner_params_lines(records: list[dict]) -> list[str]:
+    """Say which estimators searched with cheaper inner fits than the refit they report."""
+    inner = {r["estimator"]: r.get("inner_params") for r in records if r.get("inner_params")}
+    if not inner:
+        return []
+    shown = "; ".join(f"{name}: {json.dumps(params, sort_keys=True)}"
+                      for name, params in sorted(inner.items()))
+    return [f"Inner fits only (`inner_params`): {shown}. `inner_best` comes from those "
+            "cheaper fits; `outer` from the refit with the estimator's own parameters.", ""]
+
+
 def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
                          keys: list[str] | None = None) -> list[Path]:
     """Tables from the fold records; plots from the Optuna studies (if ``storage_url``)."""
@@ -111,6 +122,7 @@ def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
             "`inner_best` is the best mean inner-CV score the search found (optimistic: it",
             "selected the maximum); `outer` is the refitted best model on the untouched",
             "outer test fold (honest); `gap` = inner_best - outer.", "",
+            *_inner_params_lines(records),
             _markdown(table), "## Inner best vs outer score", "", _markdown(gaps)]
     atomic_write_text(folder / "best_params.md", "\n".join(text))
     written += [folder / "best_params.csv", folder / "gap.csv", folder / "best_params.md"]

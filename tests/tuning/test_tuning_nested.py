@@ -154,7 +154,7 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
     assert {"inner_best", "outer", "gap", "svc__C", "n_pruned"} <= set(table.columns)
     tuned = folds[folds.estimator == "svm_tuned"].sort_values("fold")
     assert np.allclose(tuned.accuracy.to_numpy(), table.outer.to_numpy())
-    assert (out / "tuning" / "best_params.md").is_file()
+    assert "Inner fits only" not in (out / "tuning" / "best_params.md").read_text()
     assert list((out / "tuning").glob("*.history.png"))
     records = [json.loads(p.read_text()) for p in (out / "tuning" / "folds").glob("*.json")]
     assert all(r["n_trials"] == 4 and r["best_params"]["svc__C"] > 0 for r in records)
@@ -213,6 +213,13 @@ def test_inner_params_apply_to_inner_fits_only(tmp_path):
     assert [t.user_attrs["epochs_trained"] for t in trials] == [2, 2]
     assert summary["refit_epochs"] == 3 and summary["inner_params"] == {"epochs": 1}
     assert summary["epochs_trained"] == 2 + 2 + 3
+    # the report says the inner scores came from cheaper fits than the scored refit
+    from karyobench.tuning.outputs import save_fold_record, write_tuning_outputs
+
+    save_fold_record(tmp_path / "out", job, result)
+    write_tuning_outputs(tmp_path / "out")
+    text = (tmp_path / "out" / "tuning" / "best_params.md").read_text()
+    assert 'Inner fits only (`inner_params`): est: {"epochs": 1}' in text
 
 
 def test_inner_params_are_checked_and_absent_ones_keep_keys():
