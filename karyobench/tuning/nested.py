@@ -207,21 +207,24 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
     scores, epochs_trained, epochs_planned = [], 0, 0
     for index, (train, valid) in enumerate(ctx.splits):
         estimator = build(ctx.job.kind, params, random_state=ctx.job.seed, where=ctx.where)
-        callback = None
-        if _is_keras(estimator):
+        keras_fit, callback = _is_keras(estimator), None
+        if keras_fit and ctx.config.pruner != "none":
+            # per-epoch validation scores only serve a pruner: without one they would
+            # cost an inference pass over the validation fold every epoch
             from karyobench.tuning.pruning import OptunaPruningCallback
 
             callback = OptunaPruningCallback(
                 trial, estimator, ctx.X[valid], ctx.y[valid], ctx.classes, ctx.config.metric,
                 step_offset=index * ctx.max_epochs)
             estimator.set_params(callbacks=[callback])
-            epochs_planned = int(estimator.epochs) * len(ctx.splits)
         estimator.fit(ctx.X[train], ctx.y[train])
-        if callback is not None:
-            epochs_trained += callback.epochs_run
+        if keras_fit:
+            epochs_planned = int(estimator.epochs) * len(ctx.splits)
+            epochs_trained += (callback.epochs_run if callback is not None
+                               else len(estimator.history_.get("loss", [])))
             trial.set_user_attr("epochs_trained", epochs_trained)
             trial.set_user_attr("epochs_planned", epochs_planned)
-            if callback.pruned:
+            if callback is not None and callback.pruned:
                 trial.set_user_attr("fold_scores", scores + callback.scores[-1:])
                 raise optuna.TrialPruned(f"pruned in inner fold {index} after "
                                          f"{callback.epochs_run} epoch(s)")
@@ -229,7 +232,7 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
         y_pred = np.asarray(estimator.predict(ctx.X[valid])).astype(str)
         scores.append(score(ctx.config.metric, ctx.y[valid], proba, ctx.classes, y_pred))
         trial.set_user_attr("fold_scores", scores)
-        if callback is None:  # no epochs: one report per inner fold (running mean)
+        if not keras_fit:  # no epochs: one report per inner fold (running mean)
             running = float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan
             if np.isfinite(running):
                 trial.report(running, index)

@@ -211,6 +211,8 @@ def test_inner_params_apply_to_inner_fits_only(tmp_path):
     trials = optuna.load_study(study_name=summary["study_name"], storage=url).get_trials()
     # every inner fit ran the inner budget (1 epoch x 2 inner folds), the refit its own 3
     assert [t.user_attrs["epochs_trained"] for t in trials] == [2, 2]
+    # no pruner: no per-epoch validation pass (nothing would read its scores)
+    assert all(not t.intermediate_values for t in trials)
     assert summary["refit_epochs"] == 3 and summary["inner_params"] == {"epochs": 1}
     assert summary["epochs_trained"] == 2 + 2 + 3
     # the report says the inner scores came from cheaper fits than the scored refit
