@@ -248,25 +248,23 @@ def params_from_optuna(params: dict[str, Any], space: dict[str, Any]) -> dict[st
 
 
 def check_space(kind: str, base_params: dict, tuning: TuningConfig, where: str) -> None:
-    """Every searched or inner-only name must be a parameter of the estimator (clear error
-    otherwise), and the inner-only values must build (checked before any fold trains)."""
+    """Every searched name must be a parameter of the estimator, and inner-only values
+    must build (clear errors before any fold trains)."""
     from karyobench.estimators import build
 
     estimator = build(kind, base_params, where=where)
     valid = estimator.get_params(deep=True)
-    for key, names in (("space", tuning.space), ("inner_params", tuning.inner_params)):
-        unknown = [name for name in names if name not in valid]
-        if unknown:
-            import difflib
+    unknown = [name for name in tuning.space if name not in valid]
+    if unknown:
+        import difflib
 
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, list(valid), n=1)
-                hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close
-                                            else ""))
-            raise ConfigError(f"{where}: tuning.{key} names unknown parameter(s) "
-                              f"{', '.join(hints)} of '{kind}'.")
-    if tuning.inner_params:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(valid), n=1)
+            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise ConfigError(f"{where}: tuning.space names unknown parameter(s) "
+                          f"{', '.join(hints)} of '{kind}'.")
+    if tuning.inner_params:  # build names unknown keys (did you mean) and bad values
         build(kind, {**base_params, **tuning.inner_params},
               where=f"{where} (tuning.inner_params)")
 

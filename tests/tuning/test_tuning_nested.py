@@ -227,7 +227,8 @@ def test_inner_params_apply_to_inner_fits_only(tmp_path):
 def test_inner_params_are_checked_and_absent_ones_keep_keys():
     plain = TuningConfig.model_validate(SVM_TUNING)
     assert "inner_params" not in tuning_payload(plain, "s")
-    with_inner = TuningConfig.model_validate({**SVM_TUNING, "inner_params": {"svc__max_iter": 50}})
+    with_inner = TuningConfig.model_validate({**SVM_TUNING,
+                                              "inner_params": {"svc__max_iter": 50}})
     assert tuning_payload(with_inner, "s")["inner_params"] == {"svc__max_iter": 50}
     name = next(iter(SVM_TUNING["space"]))
     with pytest.raises(ValueError, match=rf"inner_params {name} also in space"):

@@ -102,8 +102,9 @@ def test_unknown_parameter_in_space_is_a_config_error():
 def test_bad_inner_params_are_config_errors_before_any_fold():
     raw = yaml.safe_load(EXAMPLE)
     raw["estimators"][1]["tuning"]["inner_params"] = {"svc__max_itr": 10}
-    with pytest.raises(ConfigError, match=r"tuning.inner_params names unknown .*"
-                                          r"did you mean 'svc__max_iter'"):
+    with pytest.raises(ConfigError, match=r"\(tuning.inner_params\): 'svm_rbf_hog' has no "
+                                          r"parameter 'svc__max_itr'\. Did you mean "
+                                          r"'svc__max_iter'"):
         check_tuning(parse_study(raw))
     raw["estimators"][1]["tuning"]["inner_params"] = {"svc__max_iter": "many"}
     with pytest.raises(ConfigError, match=r"estimator 'svm_rbf_hog' \(tuning.inner_params\)"
