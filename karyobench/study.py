@@ -11,10 +11,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_serializer, model_validator)
 
 from karyobench.errors import ConfigError
@@ -175,18 +175,95 @@ class EnsembleConfig(_Strict):
         return value
 
 
+SPLIT_PATTERN = r"^(auto|group|stratified|image|group:[A-Za-z0-9_.\-]+)$"
+
+
+def _known_split(kind: str) -> str:
+    if not re.match(SPLIT_PATTERN, kind):
+        raise ValueError(f"unknown split '{kind}'; use auto, group, group:<column>, "
+                         "stratified or image")
+    return kind
+
+
+SplitName = Annotated[str, AfterValidator(_known_split)]
+
+
 class CVConfig(_Strict):
-    split: list[Literal["auto", "group", "stratified", "image"]] = Field(
+    split: list[SplitName] = Field(
         default_factory=lambda: ["auto"],
-        description="auto: group if the dataset has groups else stratified; image: the "
-        "seed's leaky image-level split; a list runs each protocol")
+        description="auto: group if the dataset has groups else stratified; group: "
+        "StratifiedGroupKFold by dataset.group_column; group:<column>: grouped by another "
+        "column of the data (e.g. group:cell_id, to measure what a finer grouping leaks); "
+        "image: the seed's leaky image-level split; a list runs each protocol")
     folds: int = Field(5, ge=2, le=50)
     repeats: int = Field(1, ge=1, le=100)
+    train_seeds: int = Field(
+        1, ge=1, le=20, description="train every estimator x fold under this many "
+        "initialisation seeds on the same split (random_state = its own seed, +1, +2, ...): "
+        "the spread over them is the retraining-noise floor every comparison is judged "
+        "against")
 
     @field_validator("split", mode="before")
     @classmethod
     def _listify(cls, value):
         return [value] if isinstance(value, str) else value
+
+    @model_serializer(mode="wrap")
+    def _record_only_what_acts(self, handler):
+        """One training seed is what every study did before ``train_seeds`` existed: it is
+        left out of resolved configs, so their digests stay as they were."""
+        record = handler(self)
+        if self.train_seeds == 1:
+            record.pop("train_seeds", None)
+        return record
+
+    @field_validator("split")
+    @classmethod
+    def _distinct_splits(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError("a split is listed twice")
+        return value
+
+
+class ExternalConfig(_Strict):
+    """A further dataset every fold model is also scored on (never trained on)."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_\-]+$",
+                      description="label in tables, e.g. gband_dev")
+    source: Literal["folders", "manifest", "synthetic"] = Field(
+        "manifest", description="class folders, a manifest CSV, or the embedded generator")
+    path: Path | None = Field(None, description="folder root or manifest CSV (relative to "
+                              "the study file)")
+    synthetic: dict[str, Any] = Field(default_factory=dict,
+                                      description="generator settings (SynthConfig)")
+    group_column: str | None = Field(
+        "auto", description="groups resampled by the external CIs; auto: patient_id, "
+        "slide_id, karyotype_id or cell_id if present")
+    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = "auto"
+    relabel: dict[str, str] = Field(default_factory=dict, description="map this set's "
+                                    "labels to the study's labels before each task's own "
+                                    "relabel; rows outside a task are not scored (counted)")
+    canvas_mode: Literal["native", "fit", "power"] | None = Field(
+        None, description="placement of this set's crops; default: each scored "
+        "estimator's own canvas mode (the size always follows the estimator, so the "
+        "images fit its input)")
+    on_bad_image: Literal["error", "skip"] = "error"
+
+    @field_validator("relabel", mode="before")
+    @classmethod
+    def _relabel_numbers(cls, value):
+        if isinstance(value, dict):
+            return {_label_text(k): _label_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("synthetic")
+    @classmethod
+    def _synthetic_valid(cls, value):
+        if value:
+            from karyobench.synth import SynthConfig
+
+            SynthConfig(**value)
+        return value
 
 
 class ExecutionConfig(_Strict):
@@ -210,6 +287,10 @@ class Study(_Strict):
         "study's result: reports name it and draw the error gallery and swap table from it "
         "(default: none declared; those use the most accurate model, picked afterwards)")
     cv: CVConfig = Field(default_factory=CVConfig)
+    external: list[ExternalConfig] = Field(
+        default_factory=list, description="further datasets (another lab, stain or the "
+        "synthetic cohort) on which every model trained on an outer training fold is also "
+        "scored; reported beside the cross-validated scores")
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @field_validator("estimators")
@@ -241,10 +322,22 @@ class Study(_Strict):
             if ensemble.weights is not None and len(ensemble.weights) != len(ensemble.members):
                 raise ValueError(f"{where}: {len(ensemble.weights)} weights for "
                                  f"{len(ensemble.members)} members; give one per member")
+        names = [e.name for e in self.external]
+        if len(set(names)) != len(names):
+            raise ValueError("external: two datasets share a name; give each a distinct "
+                             "'name'")
         if self.primary is not None and self.primary not in seen:
             raise ValueError(f"primary: '{self.primary}' is not an estimator or ensemble of "
                              f"this study; choose from {sorted(seen)}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _record_only_what_acts(self, handler):
+        """A study without external sets records none (older digests stay valid)."""
+        record = handler(self)
+        if not self.external:
+            record.pop("external", None)
+        return record
 
     def digest(self) -> str:
         """Hash of the resolved configuration (what makes two runs comparable)."""
@@ -295,6 +388,12 @@ def parse_study(raw: dict, source: Path | str = "<study>") -> Study:
     if study.dataset.source != "synthetic" and study.dataset.path is None:
         raise ConfigError(f"{source}: dataset.path is required for source "
                           f"'{study.dataset.source}'.")
+    for index, external in enumerate(study.external):
+        if external.path is not None and not external.path.is_absolute():
+            external.path = (base / external.path).resolve()
+        if external.source != "synthetic" and external.path is None:
+            raise ConfigError(f"{source}: external.{index} ('{external.name}'): path is "
+                              f"required for source '{external.source}'.")
     return study
 
 

@@ -20,7 +20,7 @@ from karyobench.data.dataset import canonical_label
 from karyobench.data.imageio import IMAGE_SUFFIXES
 from karyobench.errors import DataError
 
-GROUP_COLUMNS = ("patient_id", "karyotype_id", "cell_id")
+GROUP_COLUMNS = ("patient_id", "slide_id", "karyotype_id", "cell_id")
 SourceReader = Callable[..., pd.DataFrame]
 SOURCES: dict[str, SourceReader] = {}
 

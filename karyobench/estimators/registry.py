@@ -78,6 +78,25 @@ def build(kind: str, params: dict | None = None, random_state: int | None = None
     return estimator
 
 
+def seed_params(kind: str, params: dict, base_seed: int, offset: int) -> dict:
+    """``params`` for training seed ``offset`` (0 = the study's own, unchanged).
+
+    Every ``random_state`` of the estimator (and of its pipeline steps) is set to
+    ``base_seed + offset``, where ``base_seed`` is the seed the params already fix, if any.
+    Seeds are ordinary parameters, so a seed-``k`` job has the key of a study that set
+    ``random_state: base + k`` by hand (its committed folds are recovered). An estimator
+    without a random state gets its params back unchanged: it has no seed noise.
+    """
+    if offset == 0:
+        return dict(params)
+    _load_builtins()
+    names = [k for k in _REGISTRY[kind][0]().get_params(deep=True)
+             if k == "random_state" or k.endswith("__random_state")]
+    fixed = [params[k] for k in names if params.get(k) is not None]
+    base = int(fixed[0]) if fixed else int(base_seed)
+    return {**params, **{name: base + offset for name in names}}
+
+
 def _validate_values(estimator) -> None:
     """Check parameter values now (scikit-learn would only do it inside ``fit``, after
     other folds have already trained), for the estimator and each pipeline step."""

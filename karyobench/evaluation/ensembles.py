@@ -20,14 +20,16 @@ KIND = "soft_vote"
 
 
 def plan_ensembles(study: Study, jobs: list[FoldJob]) -> list[FoldJob]:
-    """One job per ensemble and (split, task, repeat, fold) of its members' jobs."""
-    by_cell = {(j.split, j.task, j.repeat, j.fold, j.estimator): j for j in jobs}
+    """One job per ensemble and (split, task, repeat, fold, training seed) of its members' jobs."""
+    by_cell = {(j.split, j.task, j.repeat, j.fold, j.train_seed, j.estimator): j
+               for j in jobs}
     planned = []
     for ensemble in study.ensembles:
         weights = ensemble.weights or [1.0] * len(ensemble.members)
         first = ensemble.members[0]
+        # one vote per training seed: members of seed k with each other
         for job in (j for j in jobs if j.estimator == first):
-            cell = (job.split, job.task, job.repeat, job.fold)
+            cell = (job.split, job.task, job.repeat, job.fold, job.train_seed)
             members = [by_cell[(*cell, name)] for name in ensemble.members]
             # the member keys already hash each member's data, params and fold
             planned.append(replace(

@@ -42,6 +42,9 @@ class FoldJob:
     # Canvas label of the images this job trains on ("" = the dataset's canvas); the
     # data_fingerprint already differs between canvases, so it is not part of the key.
     canvas: str = ""
+    # Index of the training seed (cv.train_seeds); the seed itself is in ``params``
+    # (estimators.registry.seed_params), so the index is a label, not part of the key.
+    train_seed: int = 0
 
     @property
     def key(self) -> str:
@@ -68,19 +71,29 @@ class FoldResult:
     fit_seconds: float
     predict_seconds: float
     extra: dict = field(default_factory=dict)  # e.g. {"tuning": {...}} from nested CV
+    # external set name -> (y_pred, proba) of this fold's model on that set's task rows
+    external: dict = field(default_factory=dict)
 
 
-def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> FoldResult:
+def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray,
+             externals: tuple = ()) -> FoldResult:
     """Fit a fresh estimator on the training rows, score the test rows.
 
     ``images`` and ``labels`` are the whole dataset (task labels at the job's rows);
     everything learned (scaling, PCA, network weights) is fitted on ``job.train`` only.
+    The fitted model also predicts each of ``externals`` (evaluation.external.ExternalInput:
+    other datasets, never trained on).
     """
     if job.tuning is not None:  # nested CV: search on inner folds, refit the best
         from karyobench.tuning.nested import tune_fold
 
         return tune_fold(job, images, labels)
-    return fit_and_score(job, job.params, images, labels)[0]
+    result, estimator = fit_and_score(job, job.params, images, labels)
+    if externals:
+        from karyobench.evaluation.external import score
+
+        result.external = score(estimator, list(externals), list(job.classes), class_scores)
+    return result
 
 
 def fit_and_score(job: FoldJob, params: dict, images: np.ndarray,

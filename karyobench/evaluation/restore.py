@@ -34,9 +34,18 @@ def write_fold_keys(root: Path, jobs: list[FoldJob]) -> None:
 
 
 def _keys_frame(jobs: list[FoldJob]) -> pd.DataFrame:
-    return pd.DataFrame([dict(split=j.split, task=j.task, estimator=j.estimator,
-                              repeat=j.repeat, fold=j.fold, key=j.key) for j in jobs],
-                        columns=CELL + ["key"])
+    from karyobench.evaluation.store import SEED_COLUMN, fold_ident, seeded
+
+    with_seed = seeded(jobs)
+    return pd.DataFrame([dict(fold_ident(j, with_seed), key=j.key) for j in jobs],
+                        columns=CELL + ([SEED_COLUMN] if with_seed else []) + ["key"])
+
+
+def _with_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Folders of one training seed have no ``train_seed`` column: it is seed 0."""
+    if "train_seed" not in frame.columns:
+        frame = frame.assign(train_seed=0)
+    return frame
 
 
 def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=None
@@ -58,16 +67,17 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
         if not wanted:
             break
         source = Path(source)
-        keys = _source_keys(source, cache_dir)
+        keys = _with_seed(_source_keys(source, cache_dir))
         hits = keys[keys["key"].isin(list(wanted))]
         if hits.empty:
             continue
-        folds = pd.read_parquet(source / "folds.parquet").set_index(CELL)
-        predictions = pd.read_parquet(source / "predictions.parquet")
-        by_cell = dict(list(predictions.groupby(CELL, sort=False)))
+        cell_columns = CELL + ["train_seed"]
+        folds = _with_seed(pd.read_parquet(source / "folds.parquet")).set_index(cell_columns)
+        predictions = _with_seed(pd.read_parquet(source / "predictions.parquet"))
+        by_cell = dict(list(predictions.groupby(cell_columns, sort=False)))
         count = 0
         for row in hits.itertuples(index=False):
-            cell = tuple(getattr(row, c) for c in CELL)
+            cell = tuple(getattr(row, c) for c in cell_columns)
             job = wanted.get(row.key)
             if job is None or cell not in by_cell or cell not in folds.index:
                 continue

@@ -8,6 +8,7 @@ changed study never mixes its results with stale ones.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import time
@@ -23,13 +24,15 @@ from karyobench.data import Dataset, load_dataset
 from karyobench.data.sources import GROUP_COLUMNS
 from karyobench.errors import ConfigError
 from karyobench.estimators import build
+from karyobench.estimators.registry import seed_params
 from karyobench.evaluation.backends import BACKENDS
 from karyobench.evaluation.ensembles import combine, plan_ensembles
 from karyobench.evaluation.environment import describe_environment
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.restore import KEYS_FILE, restore_folds, write_fold_keys
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
-from karyobench.evaluation.store import ResultsStore, atomic_write_text
+from karyobench.evaluation import external
+from karyobench.evaluation.store import ResultsStore, atomic_write_text, fold_ident, seeded
 from karyobench.study import CanvasConfig, Study
 
 
@@ -71,24 +74,51 @@ def canvas_label(study: Study, estimator) -> str:
 
 
 def _load_canvas(study: Study, canvas, cache_dir) -> Dataset:
+    return load_on_canvas(study.dataset, canvas, cache_dir, seed=study.seed)
+
+
+def load_on_canvas(config, canvas, cache_dir, seed: int = 0) -> Dataset:
+    """The dataset of ``config`` (a DatasetConfig) rendered on ``canvas``."""
     if canvas.native_channel:  # (n, h, w, 2): this rendering, then the native one
-        plain = _load_canvas(study, canvas.model_copy(update={"native_channel": False}),
-                             cache_dir)
-        native = _load_canvas(study, CanvasConfig(mode="native", size=canvas.size),
-                              cache_dir)
+        plain = load_on_canvas(config, canvas.model_copy(update={"native_channel": False}),
+                               cache_dir, seed)
+        native = load_on_canvas(config, CanvasConfig(mode="native", size=canvas.size),
+                                cache_dir, seed)
         if not np.array_equal(plain.paths, native.paths):
             raise ConfigError(f"canvas {canvas.label}: the native rendering kept different "
                               "images (a crop failed to decode at one size?); see "
                               "skipped_files.csv.")
         return replace(plain, images=np.stack([plain.images, native.images], axis=-1))
-    config = study.dataset
     return load_dataset(
         config.source, path=config.path, synthetic=config.synthetic or None,
         polarity=config.polarity, canvas_mode=canvas.mode,
         canvas_size=canvas.size, canvas_exponent=canvas.exponent,
         limit_groups=config.limit_groups,
         group_column=None if config.group_column in (None, "auto") else config.group_column,
-        on_bad_image=config.on_bad_image, seed=study.seed, cache_dir=cache_dir)
+        on_bad_image=config.on_bad_image, seed=seed, cache_dir=cache_dir)
+
+
+def study_canvases(study: Study) -> dict[str, CanvasConfig]:
+    """Canvas label ('' = the dataset's) -> CanvasConfig of every canvas the study uses."""
+    canvases = {"": study.dataset.canvas}
+    for estimator in study.estimators:
+        label = canvas_label(study, estimator)
+        if label:
+            canvases[label] = estimator.canvas
+    return canvases
+
+
+def split_groups(kind: str, study: Study, dataset: Dataset) -> tuple[str, str | None]:
+    """(split kind, group column) of one ``cv.split`` entry: ``group:<column>`` groups by
+    that column of the data, the other kinds by ``dataset.group_column``."""
+    if kind.startswith("group:"):
+        column = kind.split(":", 1)[1]
+        if column not in dataset.groups:
+            raise ConfigError(f"cv.split '{kind}': column '{column}' is not in the data; "
+                              f"group columns found: {', '.join(dataset.groups) or 'none'}.")
+        return kind, column
+    column = group_column_of(study, dataset)
+    return resolve_kind(kind, column is not None), column
 
 
 def group_column_of(study: Study, dataset: Dataset) -> str | None:
@@ -121,14 +151,13 @@ def check_estimators(study: Study) -> None:
 def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict]:
     """Every (split kind, task, estimator, repeat, fold) job, plus protocol and task info."""
     check_estimators(study)
-    group_column = group_column_of(study, dataset)
-    groups = dataset.groups.get(group_column) if group_column else None
     fingerprints = {"": dataset.fingerprint()}
     jobs, protocols, task_info = [], {}, {}
-    kinds = list(dict.fromkeys(resolve_kind(k, groups is not None) for k in study.cv.split))
-    for kind in kinds:
+    kinds = dict(split_groups(k, study, dataset) for k in study.cv.split)
+    for kind, group_column in kinds.items():
+        groups = dataset.groups.get(group_column) if group_column else None
         protocols[kind] = describe(kind, group_column, study.cv.folds, study.cv.repeats,
-                                   study.seed)
+                                   study.seed, study.cv.train_seeds)
         for task in study.tasks:
             rows, _ = task_selection.select(task, dataset.labels)
             classes = tuple(task_selection.task_classes(task, dataset.labels))
@@ -141,13 +170,17 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
                 canvas = canvas_label(study, estimator)
                 if canvas not in fingerprints:
                     fingerprints[canvas] = dataset.fingerprint_for(canvas)
-                for split in splits:
+                for train_seed, split in itertools.product(range(study.cv.train_seeds),
+                                                           splits):
+                    params = seed_params(estimator.kind, estimator.params, study.seed,
+                                         train_seed)
                     jobs.append(FoldJob(
                         split=kind, task=task.name, estimator=estimator.label,
-                        kind=estimator.kind, params=estimator.params, repeat=split.repeat,
+                        kind=estimator.kind, params=params, repeat=split.repeat,
                         fold=split.fold, seed=study.seed, classes=classes,
                         train=rows[split.train], test=rows[split.test],
-                        data_fingerprint=fingerprints[canvas], canvas=canvas))
+                        data_fingerprint=fingerprints[canvas], canvas=canvas,
+                        train_seed=train_seed))
     return jobs, protocols, task_info
 
 
@@ -181,25 +214,39 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             tuning_url = tuning_storage or default_storage_url(out_dir)
             jobs = attach_tuning(jobs, study, groups, tuning_url)
         ensemble_jobs = plan_ensembles(study, jobs)
+        external_sets = external.load_external_sets(
+            study, study_canvases(study), load_on_canvas, cache_dir) if study.external else {}
+        external_inputs = _external_inputs(study, jobs, external_sets)
+        external_fingerprints = _external_fingerprints(jobs, ensemble_jobs, external_inputs)
         # before config.yaml is rewritten: an older folder's keys come from its config
         restored = restore_folds(store, jobs + ensemble_jobs, [Path(r) for r in reuse],
                                  cache_dir)
         metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
-                                           group_column)
-        pending = [job for job in jobs if not store.has(job)]
-        n_reused = len(jobs) - len(pending)
+                                           group_column, external_sets)
+        # a fold whose model has not scored an external set yet is trained again (same
+        # key, same result): fitted models are not kept
+        unique = {job.key: job for job in jobs}  # a seedless estimator: one fit per fold
+        pending = [job for job in unique.values() if not store.has(job) or any(
+            not external.has(store.jobs_dir, job.key, name, fingerprint)
+            for name, fingerprint in external_fingerprints.get(job.key, {}).items())]
+        n_reused = len(unique) - len(pending)
         labels_by_task = {t.name: task_selection.relabel(t, dataset.labels)
                           for t in study.tasks}
         backend_name = backend or study.execution.backend
         execute = BACKENDS[backend_name]
         calls = [functools.partial(run_fold, job, dataset.images_for(job.canvas),
-                                   labels_by_task[job.task])
+                                   labels_by_task[job.task],
+                                   tuple(external_inputs.get(job.key, ())))
                  for job in pending]
         if progress:
-            progress.start(len(jobs), n_reused)
+            progress.start(len(unique), n_reused)
         for result in execute(calls, workers=workers or study.execution.workers,
                               scheduler=scheduler or study.execution.scheduler):
             store.save(result, dataset.paths, groups, labels_by_task[result.job.task])
+            for item in external_inputs.get(result.job.key, ()):
+                y_pred, proba = result.external[item.name]
+                external.save(store.jobs_dir, result.job, item.name, item.fingerprint,
+                              item.rows, item.labels, y_pred, proba)
             if result.extra.get("tuning"):
                 from karyobench.tuning.outputs import save_fold_record
 
@@ -210,9 +257,17 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             if not store.has(job):
                 store.save(combine(job, store), dataset.paths, groups,
                            labels_by_task[job.task])
+            for name, fingerprint in external_fingerprints.get(job.key, {}).items():
+                if not external.has(store.jobs_dir, job.key, name, fingerprint):
+                    external.combine(store.jobs_dir, job, name, fingerprint,
+                                     external_fingerprints)
         previous = _read_folds(store.root / "folds.parquet")
         (store.root / KEYS_FILE).unlink(missing_ok=True)  # never pairs with other folds
         folds, _ = store.assemble(jobs + ensemble_jobs)
+        with_seed = seeded(jobs)
+        external.assemble(store.root, store.jobs_dir, jobs + ensemble_jobs,
+                          external_fingerprints, external_sets,
+                          lambda job: fold_ident(job, with_seed))
         write_fold_keys(store.root, jobs + ensemble_jobs)
         tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
             folds.drop(columns=_TIMINGS))
@@ -237,6 +292,39 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
 _TIMINGS = ["fit_seconds", "predict_seconds"]
 
 
+def _external_inputs(study: Study, jobs: list[FoldJob],
+                     sets: dict) -> dict[str, list[external.ExternalInput]]:
+    """Job key -> the external rows its model scores. Tuned folds are not scored (their
+    refit happens inside the nested search); the report says which models were."""
+    if not sets:
+        return {}
+    tasks = {t.name: t for t in study.tasks}
+    shared: dict[tuple, list] = {}
+    inputs = {}
+    for job in jobs:
+        if job.tuning is not None:
+            continue
+        cell = (job.task, job.canvas)
+        if cell not in shared:
+            shared[cell] = external.task_inputs(sets, tasks[job.task], job.classes,
+                                                job.canvas)
+        inputs[job.key] = shared[cell]
+    return inputs
+
+
+def _external_fingerprints(jobs, ensemble_jobs, inputs) -> dict[str, dict[str, str]]:
+    """Job key -> {external name: fingerprint of what it scored}; an ensemble is scored
+    where all its members were."""
+    prints = {key: {item.name: item.fingerprint for item in items}
+              for key, items in inputs.items()}
+    for job in ensemble_jobs:
+        members = [prints.get(key, {}) for key in job.params["members"]]
+        names = set.intersection(*(set(m) for m in members)) if members else set()
+        prints[job.key] = {name: external.combined_fingerprint([m[name] for m in members])
+                           for name in sorted(names)}
+    return prints
+
+
 def _read_folds(path: Path) -> pd.DataFrame | None:
     """The folds table of an earlier run, to redraw the report only when it changed."""
     try:
@@ -255,7 +343,8 @@ def _previous_runs(path: Path) -> list[dict]:
     return history + [earlier]
 
 
-def _write_metadata(store, study, dataset, protocols, task_info, group_column) -> bool:
+def _write_metadata(store, study, dataset, protocols, task_info, group_column,
+                    external_sets=None) -> bool:
     """Write config, protocol and task files; True if the protocol or tasks changed.
 
     The report reads them (a declared ``primary``, ensemble notes), so a change there
@@ -278,6 +367,16 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column) -
                       for e in study.ensembles},
         "primary": study.primary,
     }
+    if external_sets:
+        protocol["external"] = {
+            name: {"description": s.description, "n_images": int(len(s.labels)),
+                   "group_column": s.group_column,
+                   "n_groups": int(len(np.unique(s.groups))) if s.groups is not None
+                   else None, "n_skipped": len(s.skipped),
+                   "scored": "every untuned estimator's model of every outer fold "
+                             "(trained on that fold's training rows only), and every "
+                             "ensemble of them"}
+            for (name, _), s in external_sets.items()}
     changed = False
     for name, content in (("protocol.json", protocol), ("tasks.json", task_info)):
         path, text = store.root / name, json.dumps(content, indent=1)

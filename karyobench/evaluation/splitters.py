@@ -30,15 +30,17 @@ def resolve_kind(kind: str, has_groups: bool) -> str:
     return kind
 
 
-def describe(kind: str, group_column: str | None, folds: int, repeats: int, seed: int) -> str:
+def describe(kind: str, group_column: str | None, folds: int, repeats: int, seed: int,
+             train_seeds: int = 1) -> str:
     """The protocol sentence every table carries."""
     what = {
         "group": f"StratifiedGroupKFold by {group_column} (no {group_column} in both "
                  "train and test)",
         "stratified": "StratifiedKFold (no groups known)",
         "image": "image-level StratifiedKFold, groups ignored (the seed's leaky protocol)",
-    }[kind]
-    return f"{folds}-fold {what}, {repeats} repeat(s), seed {seed}"
+    }["group" if kind.startswith("group") else kind]
+    seeds = f", {train_seeds} training seeds per fold" if train_seeds > 1 else ""
+    return f"{folds}-fold {what}, {repeats} repeat(s), seed {seed}{seeds}"
 
 
 def shuffle_seed(seed: int, repeat: int) -> int:
@@ -52,7 +54,7 @@ def make_splits(kind: str, y: np.ndarray, groups: np.ndarray | None, folds: int,
     _check_feasible(kind, y, groups, folds, task)
     splits = []
     for repeat in range(repeats):
-        if kind == "group":
+        if kind.startswith("group"):
             splitter = StratifiedGroupKFold(folds, shuffle=True,
                                             random_state=shuffle_seed(seed, repeat))
             parts = splitter.split(np.zeros(len(y)), y, groups)
@@ -61,7 +63,7 @@ def make_splits(kind: str, y: np.ndarray, groups: np.ndarray | None, folds: int,
             parts = splitter.split(np.zeros(len(y)), y)
         for fold, (train, test) in enumerate(parts):
             splits.append(Split(repeat, fold, np.sort(train), np.sort(test)))
-    if kind == "group":
+    if kind.startswith("group"):
         assert_no_group_leak(splits, groups)
     return splits
 
@@ -82,7 +84,7 @@ def _check_feasible(kind, y, groups, folds, task):
         listed = ", ".join(f"'{c}' ({n})" for c, n in small[:5])
         raise ConfigError(f"task '{task}': class(es) {listed} have fewer images than "
                           f"cv.folds = {folds}; lower cv.folds or drop the class.")
-    if kind != "group":
+    if not kind.startswith("group"):
         return
     n_groups = len(np.unique(groups))
     if n_groups < folds:

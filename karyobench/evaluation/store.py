@@ -19,6 +19,24 @@ from karyobench.evaluation.fold import FoldJob, FoldResult
 from karyobench.evaluation.metrics import fold_metrics
 
 
+IDENT = ["split", "task", "estimator", "repeat", "fold"]
+SEED_COLUMN = "train_seed"  # only in folders of studies with cv.train_seeds > 1
+
+
+def seeded(jobs) -> bool:
+    """True if these jobs train under several seeds (their tables carry ``train_seed``)."""
+    return any(job.train_seed for job in jobs)
+
+
+def fold_ident(job: FoldJob, with_seed: bool) -> dict:
+    """The columns that name one fold in folds/predictions/fold_keys tables."""
+    ident = dict(split=job.split, task=job.task, estimator=job.estimator,
+                 repeat=job.repeat, fold=job.fold)
+    if with_seed:
+        ident[SEED_COLUMN] = job.train_seed
+    return ident
+
+
 class ResultsStore:
     """``results/<study>/``: ``jobs/`` holds each finished fold under its job key."""
 
@@ -96,6 +114,7 @@ class ResultsStore:
     def assemble(self, jobs: list[FoldJob]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``folds.parquet`` and ``predictions.parquet`` from exactly these jobs."""
         fold_rows, prediction_frames = [], []
+        with_seed = seeded(jobs)
         for job in jobs:
             record, frame = self.load(job)
             # Metrics are a function of the saved predictions: recompute them so a fixed or
@@ -109,13 +128,12 @@ class ResultsStore:
                 # full-precision run computed, add only metrics that did not exist then
                 metrics = {k: v for k, v in metrics.items() if k not in record}
             record.update(metrics)
-            ident = dict(split=job.split, task=job.task, estimator=job.estimator,
-                         repeat=job.repeat, fold=job.fold)
+            ident = fold_ident(job, with_seed)
             fold_rows.append({**ident, **record})
             prediction_frames.append(frame.assign(**ident))
         folds = pd.DataFrame(fold_rows)
         predictions = pd.concat(prediction_frames, ignore_index=True)
-        ident_cols = ["split", "task", "estimator", "repeat", "fold"]
+        ident_cols = IDENT + ([SEED_COLUMN] if with_seed else [])
         lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
         predictions = predictions[lead + [c for c in predictions if c not in lead]]
         # Committed results stay small: probabilities to 1e-6 as float32 (fold metrics above

@@ -53,7 +53,15 @@ SPLIT_DESCRIPTIONS = {
 
 @dataclass
 class Results:
-    """Everything in one results folder; ``predictions`` has one ``p_<class>`` column per class."""
+    """Everything in one results folder; ``predictions`` has one ``p_<class>`` column per class.
+
+    A study trained under several seeds (``cv.train_seeds``) has one row per training seed
+    in ``folds_by_seed`` / ``predictions_by_seed``. Every other table reads ``folds`` (each
+    fold's scores averaged over the seeds, so comparisons use seed-averaged fold scores)
+    and ``predictions`` (training seed 0's out-of-fold predictions, one per image, so
+    pooled scores, CIs and karyotype decoding stay per model); ``report.noise`` reads the
+    per-seed tables. With one training seed both pairs are the same.
+    """
 
     path: Path
     protocol: dict
@@ -63,6 +71,16 @@ class Results:
     config: dict
     environment: dict
     skipped: pd.DataFrame | None
+    folds_by_seed: pd.DataFrame | None = None
+    predictions_by_seed: pd.DataFrame | None = None
+    external_folds: pd.DataFrame | None = None
+    external_predictions: pd.DataFrame | None = None
+
+    @property
+    def n_train_seeds(self) -> int:
+        if self.folds_by_seed is None:
+            return 1
+        return int(self.folds_by_seed["train_seed"].nunique())
 
     @property
     def name(self) -> str:
@@ -164,9 +182,48 @@ def load_results(path: str | Path) -> Results:
     if unknown:
         raise DataError(f"{folder / 'folds.parquet'}: task(s) {unknown} not listed in tasks.json")
 
+    folds_by_seed, predictions_by_seed = _with_seed(folds), _with_seed(predictions)
+    folds = _seed_averaged(folds_by_seed)
+    predictions = predictions_by_seed[predictions_by_seed["train_seed"] == 0] \
+        .drop(columns="train_seed").reset_index(drop=True)
+    external_folds = external_predictions = None
+    if (folder / "external_folds.parquet").is_file():
+        external_folds = _with_seed(_read_parquet(folder / "external_folds.parquet",
+                                                  ("split", "task", "estimator", "external")))
+        external_predictions = _with_seed(_read_parquet(
+            folder / "external_predictions.parquet",
+            ("split", "task", "estimator", "external", "y_true", "y_pred")))
+        external_predictions["y_true"] = external_predictions["y_true"].astype(str)
+        external_predictions["y_pred"] = external_predictions["y_pred"].astype(str)
     config: dict = {}
     if (folder / "config.yaml").is_file():
         config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
     environment = _read_json(folder / "environment.json") if (folder / "environment.json").is_file() else {}
     skipped = pd.read_csv(folder / "skipped_files.csv") if (folder / "skipped_files.csv").is_file() else None
-    return Results(folder, protocol, tasks, folds, predictions, config, environment, skipped)
+    return Results(folder, protocol, tasks, folds, predictions, config, environment, skipped,
+                   folds_by_seed, predictions_by_seed, external_folds, external_predictions)
+
+
+CELL = ["split", "task", "estimator", "repeat", "fold"]
+
+
+def _with_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Folders of one training seed have no ``train_seed`` column: everything is seed 0."""
+    if "train_seed" not in frame.columns:
+        frame = frame.assign(train_seed=0)
+    return frame
+
+
+def _seed_averaged(folds: pd.DataFrame) -> pd.DataFrame:
+    """One row per fold: numeric columns averaged over training seeds (first row's text)."""
+    if folds["train_seed"].nunique() == 1:
+        return folds.drop(columns="train_seed").reset_index(drop=True)
+    numeric = [c for c in folds.columns if c not in CELL and c != "train_seed"
+               and pd.api.types.is_numeric_dtype(folds[c])]
+    other = [c for c in folds.columns if c not in CELL + numeric + ["train_seed"]]
+    grouped = folds.groupby(CELL, sort=False)
+    averaged = grouped[numeric].mean()
+    if other:
+        averaged = averaged.join(grouped[other].first())
+    averaged = averaged.join(grouped.size().rename("n_train_seeds"))
+    return averaged.reset_index()[[*CELL, *numeric, *other, "n_train_seeds"]]

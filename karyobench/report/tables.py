@@ -14,6 +14,7 @@ import pandas as pd
 from karyobench.evaluation.splitters import shuffle_seed
 from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_bootstrap_ci, holm_adjust
 
+from .noise import FLOOR_RULE, difference_floor, noise_floors
 from .render import Section, Table, best_mask, fmt, fmt_ci, fmt_mean_std
 from .results import Results
 from .scores import decoded_accuracy, decoding_applies, per_class_scores, pooled_scores, reported_estimator
@@ -107,10 +108,19 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
             "Fold columns: mean ± std over folds. Pooled acc.: accuracy of all out-of-fold "
             "predictions together (as the seed study reports it). CIs: percentile bootstrap "
             "resampling whole groups, not images.",
+            *_seed_note(results.n_train_seeds),
             *_primary_note(results.protocol.get("primary")),
             *_ensemble_notes(results.protocol.get("ensembles") or {}),
         ],
     )
+
+
+def _seed_note(n_train_seeds: int) -> list[str]:
+    if n_train_seeds < 2:
+        return []
+    return [f"Every fold was trained under {n_train_seeds} training seeds: fold columns "
+            "average each fold over the seeds; pooled accuracy, CIs and decoding are "
+            "training seed 0's predictions; noise_floor.md gives the spread over seeds."]
 
 
 def _primary_note(primary: str | None) -> list[str]:
@@ -298,6 +308,7 @@ def pair_table(results: Results) -> Table | None:
 def ttest_table(results: Results, metric: str = "accuracy") -> Table:
     """All estimator pairs per (split, task): Nadeau-Bengio corrected resampled t-test."""
     n_repeats = int(results.protocol.get("n_repeats", 1) or 1)
+    floors = noise_floors(results, metric)
     sections, numbers = [], []
     for split in results.splits:
         for task in results.task_names():
@@ -331,6 +342,10 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
                     row.update(mean_diff=result.mean_diff, t=result.t, df=result.df, p=result.p)
                 else:
                     row.update(mean_diff=np.nan, t=np.nan, df=np.nan, p=np.nan)
+                row["noise_floor"] = difference_floor(floors, split, task, a, b)
+                row["under_floor"] = (bool(abs(row["mean_diff"]) < row["noise_floor"])
+                                      if np.isfinite(row["noise_floor"])
+                                      and np.isfinite(row["mean_diff"]) else None)
                 rows.append(row)
             if not rows:
                 continue
@@ -346,6 +361,9 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
                     "df": [fmt(int(v)) if not np.isnan(v) else "—" for v in frame["df"].astype(float)],
                     "p": [fmt(v, 4) for v in frame["p"]],
                     "p (Holm)": [fmt(v, 4) for v in frame["p_holm"]],
+                    "noise floor": [fmt(v) for v in frame["noise_floor"]],
+                    "vs floor": [{True: "under floor", False: "exceeds"}.get(v, "not measured")
+                                 for v in frame["under_floor"]],
                 },
                 index=pd.Index(
                     [f"{a} vs {b}" for a, b in zip(frame["estimator_a"], frame["estimator_b"], strict=True)],
@@ -358,7 +376,12 @@ def ttest_table(results: Results, metric: str = "accuracy") -> Table:
     note = (
         "Nadeau & Bengio (2003) corrected resampled t-test on paired fold scores "
         "(variance x (1/J + n_test/n_train), df = J − 1; Bouckaert & Frank 2004 for repeats). "
-        "Holm adjustment within each task; adjusted p < 0.05 in bold."
+        "Holm adjustment within each task; adjusted p < 0.05 in bold. "
+        + ("Fold scores are averaged over training seeds first. A difference under the "
+           f"retraining-noise floor is not a finding, whatever its p ({FLOOR_RULE})."
+           if not floors.empty else
+           "Retraining noise not measured in this study (cv.train_seeds: 1): a "
+           "difference inside another study's measured floor is not a finding.")
     )
     if not sections:
         note = "No task has two estimators to compare. " + note

@@ -14,18 +14,22 @@ from .plots import all_figures
 from .render import Table, write_table
 from .results import load_results
 from .seed import load_seed_reported
+from .external import external_tables
+from .noise import noise_table
 from .tables import (gap_table, pair_table, per_class_tables, ranking_table, repeat_table, summary_table,
                      swap_table, ttest_table)
 
 
 # Tables written only when they apply; a re-run where one no longer applies removes it.
-OPTIONAL_TABLES = ("repeats", "protocol_gap", "pairs", "suspect_swaps")
+OPTIONAL_TABLES = ("repeats", "protocol_gap", "pairs", "suspect_swaps", "noise_floor",
+                   "external", "external_per_class")
 
 
 def build_tables(results, n_boot: int = 2000) -> tuple[list[Table], list[Table]]:
     """Main tables (summary, repeats, gap, pairs, swaps, t-tests, ranking) and per-class tables."""
     main = [summary_table(results, n_boot=n_boot)]
-    for optional in (repeat_table(results), gap_table(results), pair_table(results), swap_table(results)):
+    for optional in (noise_table(results), repeat_table(results), gap_table(results),
+                     pair_table(results), swap_table(results), *external_tables(results)):
         if optional is not None:
             main.append(optional)
     main += [ttest_table(results), ranking_table(results)]
