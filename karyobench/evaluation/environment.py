@@ -28,8 +28,52 @@ def describe_environment() -> dict:
         "packages": versions,
         "git_revision": _git_revision(),
         "tensorflow_flags": numerics_flags(),
+        "cpu": describe_cpu(),
+        "tensorflow_build": _tensorflow_build(),
         "command": " ".join(sys.argv),
     }
+
+
+# Instruction sets that select different oneDNN kernels (and so different float rounding):
+# fp32 FMA width, bf16 dot products (AVX512-BF16, AMX) and int8/fp16 paths.
+NUMERIC_ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
+               "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+def describe_cpu() -> dict:
+    """CPU model and the instruction sets that decide which kernels TensorFlow runs.
+
+    Keras results are bit-reproducible on one machine but not across CPUs whose kernels
+    differ (e.g. bf16 training on AMX versus AVX-512 versus AVX2), so a results folder
+    says which it was made on.
+    """
+    info = {"model": platform.processor() or platform.machine(), "isa": []}
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return info
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    info["model"] = fields.get("model name") or fields.get("Model") or info["model"]
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    info["isa"] = [name for name in NUMERIC_ISA if name in flags]
+    return info
+
+
+def _tensorflow_build() -> dict | None:
+    """TensorFlow's build (compiler, CPU target), only where TensorFlow is loaded."""
+    if "tensorflow" not in sys.modules:
+        return None
+    tf = sys.modules["tensorflow"]
+    try:
+        build = dict(tf.sysconfig.get_build_info())
+    except (AttributeError, RuntimeError):
+        return None
+    build = {k: str(v) for k, v in build.items() if not k.startswith(("cuda", "cudnn"))}
+    version = getattr(tf, "version", None)
+    build["git_version"] = str(getattr(version, "GIT_VERSION", ""))
+    build["compiler_version"] = str(getattr(version, "COMPILER_VERSION", ""))
+    return build
 
 
 def _git_revision() -> str | None:
