@@ -448,57 +448,80 @@ def ranking_table(results: Results, metric: str = "accuracy") -> Table:
 
 
 def gap_table(results: Results) -> Table | None:
-    """Image-level vs group-level accuracy for the same estimator: how much leakage flatters."""
-    if not {"image", "group"} <= set(results.splits):
+    """Leakier splits vs the group-level split for the same estimator: how much leakage
+    flatters. The image-level split (the seed's) and any finer grouping (``group:<column>``,
+    e.g. cells of one patient on both sides) are each set against ``group``."""
+    leaky = [s for s in results.splits if s == "image" or s.startswith("group:")]
+    if "group" not in results.splits or not leaky:
         return None
     seed = load_seed_reported()
     rows = []
     for task in results.task_names():
         seed_task = seed.match_task(results.classes(task))
         for estimator in results.estimators:
-            image = results.oof("image", task, estimator)
             group = results.oof("group", task, estimator)
-            if not len(image) or not len(group):
+            others = {s: results.oof(s, task, estimator) for s in leaky}
+            if not len(group) or not all(len(o) for o in others.values()):
                 continue
-            image_acc = pooled_scores(results, image, task)["accuracy"]
             group_acc = pooled_scores(results, group, task)["accuracy"]
-            rows.append(
-                {
-                    "task": task,
-                    "estimator": estimator,
-                    "image_mean_accuracy": results.fold_scores("image", task, estimator)["accuracy"].mean(),
-                    "group_mean_accuracy": results.fold_scores("group", task, estimator)["accuracy"].mean(),
-                    "image_pooled_accuracy": image_acc,
-                    "group_pooled_accuracy": group_acc,
-                    "gap": image_acc - group_acc,
-                    "seed_accuracy": _seed_value(seed, seed_task.accuracy, estimator) if seed_task else np.nan,
-                }
-            )
+            row = {"task": task, "estimator": estimator}
+            for split, oof in others.items():
+                name = _split_column(split)
+                row[f"{name}_mean_accuracy"] = results.fold_scores(split, task, estimator)["accuracy"].mean()
+            row["group_mean_accuracy"] = results.fold_scores("group", task, estimator)["accuracy"].mean()
+            for split, oof in others.items():
+                row[f"{_split_column(split)}_pooled_accuracy"] = pooled_scores(results, oof, task)["accuracy"]
+            row["group_pooled_accuracy"] = group_acc
+            for split in leaky:
+                name = _split_column(split)
+                key = "gap" if split == "image" else f"gap_{name}"
+                row[key] = row[f"{name}_pooled_accuracy"] - group_acc
+            row["seed_accuracy"] = _seed_value(seed, seed_task.accuracy, estimator) if seed_task else np.nan
+            rows.append(row)
     if not rows:
         return None
     frame = pd.DataFrame(rows)
+    columns, bold_columns = {}, []
+    for split in leaky:
+        columns[f"{_split_label(split)} acc."] = [fmt(v) for v in frame[f"{_split_column(split)}_pooled_accuracy"]]
+    columns["group-level acc."] = [fmt(v) for v in frame["group_pooled_accuracy"]]
+    for split in leaky:
+        label = f"gap ({_split_label(split)} − group)"
+        key = "gap" if split == "image" else f"gap_{_split_column(split)}"
+        columns[label] = [fmt(v) for v in frame[key]]
+        bold_columns.append((label, key))
+    columns["seed reported acc."] = [fmt(v, 4) for v in frame["seed_accuracy"]]
     display = pd.DataFrame(
-        {
-            "image-level acc.": [fmt(v) for v in frame["image_pooled_accuracy"]],
-            "group-level acc.": [fmt(v) for v in frame["group_pooled_accuracy"]],
-            "gap (image − group)": [fmt(v) for v in frame["gap"]],
-            "seed reported acc.": [fmt(v, 4) for v in frame["seed_accuracy"]],
-        },
+        columns,
         index=pd.Index(
             [f"{t} / {e}" for t, e in zip(frame["task"], frame["estimator"], strict=True)], name="task / estimator"
         ),
     )
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
-    bold["gap (image − group)"] = (frame["gap"] > 0.05).to_numpy()
+    for label, key in bold_columns:
+        bold[label] = (frame[key] > 0.05).to_numpy()
+    finer = [s.split(":", 1)[1] for s in leaky if s != "image"]
+    what = "the leaky image-level split" if "image" in leaky else ""
+    if finer:
+        what += (" and " if what else "") + ", ".join(f"the {c}-grouped split" for c in finer)
     return Table(
         name="protocol_gap",
-        title="Protocol gap: image-level vs group-level split",
+        title="Protocol gap: " + " / ".join(_split_label(s) for s in leaky) + " vs group-level split",
         sections=[Section("", display, bold)],
         numbers=frame,
-        caption=f"Pooled out-of-fold accuracy of the same estimator under the leaky image-level split "
+        caption=f"Pooled out-of-fold accuracy of the same estimator under {what} "
         f"and the {results.protocol.get('group_column') or 'group'}-grouped split; gaps above 0.05 in bold. "
         f"{results.protocol_text()}",
     )
+
+
+def _split_column(split: str) -> str:
+    """'image' -> 'image'; 'group:cell_id' -> 'group_cell_id' (column-name safe)."""
+    return split.replace(":", "_")
+
+
+def _split_label(split: str) -> str:
+    return "image-level" if split == "image" else f"{split.split(':', 1)[1]}-grouped"
 
 
 def repeat_table(results: Results) -> Table | None:
