@@ -16,22 +16,40 @@ from karyobench.errors import ConfigError
 EstimatorFactory = Callable[[], BaseEstimator]
 _REGISTRY: dict[str, tuple[EstimatorFactory, str]] = {}
 _TENSORFLOW: set[str] = set()
+_NUMERICS_VERSION: dict[str, int] = {}
 
 
-def register(name: str, description: str, tensorflow: bool = False):
+def register(name: str, description: str, tensorflow: bool = False,
+             numerics_version: int = 0):
     """Decorator: make ``factory`` available to studies as ``kind: name``.
 
     ``tensorflow=True`` marks estimators whose results depend on TensorFlow's numerics
     flags (oneDNN), which then become part of their folds' cache keys.
+
+    ``numerics_version`` is part of the fold keys of ``name`` when it is not 0: bump it
+    whenever a code change alters what training computes (an optimizer kernel, the order
+    of batches, a fused loop), or a cached or committed fold of the old code would be
+    reused as if today's code had made it. A DCNN fold trained before the fused Adam
+    kernel and the one-call-per-epoch loop (2026-11-26) differs from today's retrain in
+    12-15% of its predictions (docs/results.md, bioimlab_noise), so the mechanism exists;
+    0 keeps every key of folds made before it.
     """
 
     def decorate(factory: EstimatorFactory) -> EstimatorFactory:
         _REGISTRY[name] = (factory, description)
         if tensorflow:
             _TENSORFLOW.add(name)
+        if numerics_version:
+            _NUMERICS_VERSION[name] = int(numerics_version)
         return factory
 
     return decorate
+
+
+def numerics_version(kind: str) -> int:
+    """The training-arithmetic version of ``kind`` (0: unchanged since keys began)."""
+    _load_builtins()
+    return _NUMERICS_VERSION.get(kind, 0)
 
 
 def uses_tensorflow(kind: str) -> bool:

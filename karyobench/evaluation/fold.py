@@ -12,7 +12,7 @@ from scipy.special import expit, softmax
 
 from karyobench._tf import numerics_flags
 from karyobench.estimators import build
-from karyobench.estimators.registry import uses_tensorflow
+from karyobench.estimators.registry import numerics_version, uses_tensorflow
 from karyobench.evaluation.metrics import fold_metrics
 
 
@@ -52,6 +52,8 @@ class FoldJob:
                     repeat=self.repeat, fold=self.fold, seed=self.seed,
                     classes=list(self.classes), data=self.data_fingerprint,
                     numerics=numerics_flags() if uses_tensorflow(self.kind) else None)
+        if numerics_version(self.kind):  # 0: keys of folds made before versions existed
+            spec["numerics_version"] = numerics_version(self.kind)
         if self.tuning is not None:  # untuned keys stay as they were
             spec.update(tuning=self.tuning, storage=self.storage)
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())

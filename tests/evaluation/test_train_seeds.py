@@ -109,3 +109,16 @@ def test_one_seed_study_has_no_seed_column_nor_floor(tmp_path):
     assert "train_seed" not in pd.read_parquet(out / "folds.parquet").columns
     assert not (out / "noise_floor.md").exists()
     assert "not measured" in (out / "ttests.md").read_text()
+
+
+def test_a_numerics_version_changes_the_key_and_zero_keeps_it(tmp_path, monkeypatch):
+    from karyobench.estimators import registry
+
+    study = _study()
+    dataset = load_study_dataset(study, tmp_path)
+    before = {j.key for j in plan_jobs(study, dataset)[0] if j.kind == "rf_pixels"}
+    monkeypatch.setitem(registry._NUMERICS_VERSION, "rf_pixels", 0)
+    assert {j.key for j in plan_jobs(study, dataset)[0] if j.kind == "rf_pixels"} == before
+    monkeypatch.setitem(registry._NUMERICS_VERSION, "rf_pixels", 1)
+    after = {j.key for j in plan_jobs(study, dataset)[0] if j.kind == "rf_pixels"}
+    assert after and not after & before
