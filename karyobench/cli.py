@@ -98,6 +98,9 @@ def _print_summary(summary):
         console.print(f"[bold]protocol[/] ({kind}): {sentence}")
         table = Table("task", "estimator", "accuracy", "macro-F1", "fit s/fold")
         part = folds[folds["split"] == kind]
+        if "train_seed" in part:  # each fold averaged over its training seeds first
+            part = part.groupby(["task", "estimator", "repeat", "fold"], sort=False)[
+                ["accuracy", "macro_f1", "fit_seconds"]].mean().reset_index()
         for (task, estimator), rows in part.groupby(["task", "estimator"], sort=False):
             table.add_row(task, estimator,
                           f"{rows.accuracy.mean():.3f} ± {rows.accuracy.std(ddof=1):.3f}",
