@@ -63,6 +63,9 @@ def run(
     reuse: list[Path] = typer.Option([], "--reuse", help="a results folder (this study's "
                                      "own, or another's) whose committed folds are reused "
                                      "instead of retrained (same job key only); repeatable"),
+    lockboxes: Path = typer.Option(Path("lockboxes"), "--lockboxes",
+                                   help="folder of lockbox records (one per dataset): a "
+                                   "study on data with a lockbox must declare it"),
 ):
     """Run every estimator x fold of a study and write its results folder.
 
@@ -86,7 +89,7 @@ def run(
     try:
         summary = run_study(config, out_dir, backend=backend, workers=workers,
                             scheduler=scheduler, cache_dir=cache_dir, progress=progress,
-                            reuse=reuse)
+                            reuse=reuse, lockbox_registry=lockboxes)
     finally:
         progress.stop()
     _print_summary(summary)
@@ -114,6 +117,42 @@ def _print_summary(summary):
                       f"{folder}")
     console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
                   f"{summary.wall_seconds:.1f} s → {summary.out_dir}")
+
+
+@app.command("lockbox")
+def open_lockbox_command(
+    study: Path = typer.Argument(..., help="study YAML file with dataset.lockbox and primary"),
+    out: Optional[Path] = typer.Option(None, "--out", help="results folder "
+                                       "(default: results/<study name>)"),
+    reopen: bool = typer.Option(False, "--reopen", help="open an opened lockbox again "
+                                "(the report then states how often it was opened)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache"),
+    lockboxes: Path = typer.Option(Path("lockboxes"), "--lockboxes",
+                                   help="folder of lockbox records"),
+):
+    """Train the declared primary on all non-lockbox data and score the lockbox, once.
+
+    Writes <results>/lockbox/predictions.parquet and appends the opening (UTC time,
+    commit, model, accuracy with a group-bootstrap CI) to lockbox/openings.json. A second
+    opening is refused unless --reopen.
+    """
+    from karyobench.evaluation.lockbox_opening import open_lockbox
+    from karyobench.study import load_study
+
+    config = load_study(study)
+    out_dir = out or Path("results") / config.name
+    openings = open_lockbox(config, out_dir, registry=lockboxes, cache_dir=cache_dir,
+                            reopen=reopen)
+    last = openings[-1]
+    low, high = last["accuracy_ci"]
+    console.print(f"lockbox of {config.name} ({last['n_images']} images, "
+                  f"{last['n_groups']} groups): {last['model']} accuracy "
+                  f"{last['accuracy']:.4f} [95% CI {low:.4f}, {high:.4f}]; opening "
+                  f"{len(openings)} recorded in {out_dir / 'lockbox' / 'openings.json'}")
+    if (out_dir / "folds.parquet").is_file():
+        from karyobench.report import write_report
+
+        write_report(out_dir)
 
 
 @app.command()

@@ -68,6 +68,13 @@ class CanvasConfig(_Strict):
         return record
 
 
+class LockboxConfig(_Strict):
+    fraction: float = Field(0.2, gt=0.0, le=0.5, description="share of the groups set aside "
+                            "(stratified by label; whole groups)")
+    seed: int = Field(1, description="which groups: the same data and seed always give the "
+                      "same lockbox, whatever the study's name")
+
+
 class DatasetConfig(_Strict):
     source: Literal["folders", "manifest", "synthetic"] = Field(
         "synthetic", description="class folders, a manifest CSV, or the embedded generator")
@@ -81,6 +88,17 @@ class DatasetConfig(_Strict):
     canvas: CanvasConfig = Field(default_factory=CanvasConfig)
     limit_groups: int | None = Field(None, ge=2, description="keep a seeded sample of groups")
     on_bad_image: Literal["error", "skip"] = "error"
+    lockbox: LockboxConfig | None = Field(
+        None, description="groups no run or tune ever trains or scores on, opened once by "
+        "`karyobench lockbox` for the declared primary (karyobench.evaluation.lockbox)")
+
+    @model_serializer(mode="wrap")
+    def _record_only_what_acts(self, handler):
+        """A dataset without a lockbox records none (older digests stay valid)."""
+        record = handler(self)
+        if self.lockbox is None:
+            record.pop("lockbox", None)
+        return record
 
     @field_validator("path", mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from karyobench.evaluation.environment import describe_environment
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.restore import KEYS_FILE, restore_folds, write_fold_keys
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
-from karyobench.evaluation import external
+from karyobench.evaluation import external, lockbox
 from karyobench.evaluation.store import ResultsStore, atomic_write_text, fold_ident, seeded
 from karyobench.study import CanvasConfig, Study
 
@@ -154,15 +154,20 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
     fingerprints = {"": dataset.fingerprint()}
     jobs, protocols, task_info = [], {}, {}
     kinds = dict(split_groups(k, study, dataset) for k in study.cv.split)
+    locked = lockbox.study_lockbox(study, dataset, group_column_of(study, dataset))
     for kind, group_column in kinds.items():
         groups = dataset.groups.get(group_column) if group_column else None
         protocols[kind] = describe(kind, group_column, study.cv.folds, study.cv.repeats,
                                    study.seed, study.cv.train_seeds)
         for task in study.tasks:
             rows, _ = task_selection.select(task, dataset.labels)
+            rows = np.setdiff1d(rows, locked)  # the lockbox is never trained or scored on
             classes = tuple(task_selection.task_classes(task, dataset.labels))
             task_labels = task_selection.relabel(task, dataset.labels)
             task_info[task.name] = {"classes": list(classes), "n_images": int(len(rows))}
+            if len(locked):
+                task_info[task.name]["n_lockbox_images"] = int(
+                    len(np.intersect1d(task_selection.select(task, dataset.labels)[0], locked)))
             splits = make_splits(kind, task_labels[rows],
                                  groups[rows] if groups is not None else None,
                                  study.cv.folds, study.cv.repeats, study.seed, task.name)
@@ -188,12 +193,14 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               workers: int | None = None, scheduler: str | None = None,
               cache_dir: Path | None = None, progress=None,
               tuning_storage: str | None = None,
-              reuse: list[Path] | tuple[Path, ...] = ()) -> RunSummary:
+              reuse: list[Path] | tuple[Path, ...] = (),
+              lockbox_registry: Path | None = None) -> RunSummary:
     """Compute every missing fold, then write the results folder.
 
     Folds already in ``out_dir/jobs`` are reused; missing ones are then looked up in the
     committed results of each ``reuse`` folder (same job key only, see ``restore``; it may
-    be ``out_dir`` itself), and only the rest are trained.
+    be ``out_dir`` itself), and only the rest are trained. ``lockbox_registry`` is the
+    folder of lockbox records (evaluation.lockbox.guard; None: not checked).
     """
     started = time.perf_counter()
     if cache_dir is not None:  # feature caches (HOG) and worker processes follow it too
@@ -202,8 +209,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
     check_estimators(study)
     with store.lock():
         dataset = load_study_dataset(study, cache_dir)
-        jobs, protocols, task_info = plan_jobs(study, dataset)
         group_column = group_column_of(study, dataset)
+        locked = lockbox.study_lockbox(study, dataset, group_column)
+        lockbox.guard(study, dataset, group_column, lockbox_registry, locked)
+        jobs, protocols, task_info = plan_jobs(study, dataset)
         groups = dataset.groups.get(group_column) if group_column else None
         tuning_url = None
         if any(e.tuning for e in study.estimators):
@@ -367,6 +376,11 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
                       for e in study.ensembles},
         "primary": study.primary,
     }
+    if study.dataset.lockbox is not None:
+        protocol["lockbox"] = {
+            **study.dataset.lockbox.model_dump(),
+            "rule": "whole groups set aside before any study, never trained or scored on "
+                    "by run or tune; opened by `karyobench lockbox` (lockbox/openings.json)"}
     if external_sets:
         protocol["external"] = {
             name: {"description": s.description, "n_images": int(len(s.labels)),

@@ -11,6 +11,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from karyobench.evaluation import lockbox
 from karyobench.evaluation.splitters import shuffle_seed
 from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_bootstrap_ci, holm_adjust
 
@@ -109,10 +110,28 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
             "predictions together (as the seed study reports it). CIs: percentile bootstrap "
             "resampling whole groups, not images.",
             *_seed_note(results.n_train_seeds),
+            *_lockbox_note(results),
             *_primary_note(results.protocol.get("primary")),
             *_ensemble_notes(results.protocol.get("ensembles") or {}),
         ],
     )
+
+
+def _lockbox_note(results: Results) -> list[str]:
+    """The one score no model choice has seen, and how often it was looked at."""
+    openings = lockbox.read_openings(results.path / "lockbox")
+    if not openings:
+        if results.protocol.get("lockbox"):
+            return ["A lockbox of whole groups is set aside (protocol.json) and was not "
+                    "opened: no number here comes from it."]
+        return []
+    last = openings[-1]
+    low, high = last["accuracy_ci"]
+    times = "once" if len(openings) == 1 else f"{len(openings)} times (reopened)"
+    return [f"Lockbox (whole groups never trained or scored on by any run): {last['model']} "
+            f"trained on all other images scored {last['accuracy']:.3f} [95% CI {low:.3f}, "
+            f"{high:.3f}] on {last['n_images']} images of {last['n_groups']} groups; opened "
+            f"{times}, last on {last['opened_utc']}."]
 
 
 def _seed_note(n_train_seeds: int) -> list[str]:

@@ -36,6 +36,7 @@ def _echo(message: str) -> None:
 def prepare(study_path: Path, storage: str | None, n_trials: int | None,
             timeout: float | None, out: Path | None):
     """(study, out_dir, storage URL, dataset, jobs, protocols, task_info, groups)."""
+    from karyobench.evaluation import lockbox
     from karyobench.evaluation.runner import group_column_of, load_study_dataset, plan_jobs
     from karyobench.study import load_study
     from karyobench.tuning.nested import attach_tuning, check_tuning
@@ -51,8 +52,10 @@ def prepare(study_path: Path, storage: str | None, n_trials: int | None,
     out_dir = Path(out) if out else Path("results") / config.name
     url = storage or default_storage_url(out_dir)
     dataset = load_study_dataset(config)
-    jobs, protocols, task_info = plan_jobs(config, dataset)
     group_column = group_column_of(config, dataset)
+    lockbox.guard(config, dataset, group_column, lockbox.DEFAULT_REGISTRY,
+                  lockbox.study_lockbox(config, dataset, group_column))
+    jobs, protocols, task_info = plan_jobs(config, dataset)
     groups = dataset.groups.get(group_column) if group_column else None
     jobs = attach_tuning(jobs, config, groups, url, n_trials=n_trials, timeout=timeout)
     return config, out_dir, url, dataset, jobs, protocols, task_info, groups
