@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -357,10 +358,29 @@ class Study(_Strict):
             record.pop("external", None)
         return record
 
+    def portable_dump(self, base: Path | None = None) -> dict:
+        """The resolved configuration with data paths relative to ``base`` (default: the
+        working directory, i.e. the checkout as the README runs it). A config.yaml written
+        into a results folder passes that folder, so it parses like a study file there;
+        nothing records a machine's absolute paths."""
+        record = self.model_dump(mode="json")
+        places = [record["dataset"], *record.get("external", [])]
+        for place in places:
+            if place.get("path"):
+                place["path"] = _relative(place["path"], base)
+        return record
+
     def digest(self) -> str:
         """Hash of the resolved configuration (what makes two runs comparable)."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(json.dumps(self.portable_dump(), sort_keys=True)
                               .encode()).hexdigest()[:16]
+
+
+def _relative(path: str, base: Path | None = None) -> str:
+    try:
+        return os.path.relpath(path, Path(base).resolve() if base else None)
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 def load_study(path: Path | str) -> Study:

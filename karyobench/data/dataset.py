@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def portable_paths(paths) -> np.ndarray:
+    """Paths relative to their common folder (the dataset's root): what results record,
+    so a results folder holds no machine's absolute paths."""
+    paths = np.asarray(paths, dtype=object)
+    absolute = [str(p) for p in paths if str(p).startswith("/")]
+    if not absolute:
+        return paths
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return np.array([os.path.relpath(str(p), root) if str(p).startswith("/") else p
+                     for p in paths], dtype=object)
 
 
 def canonical_label(label) -> str:

@@ -59,7 +59,7 @@ def _describe_source(source: str, path, synthetic) -> str:
         seed = (synthetic or {}).get("seed", 0) if isinstance(synthetic, dict) else \
             getattr(synthetic, "seed", 0)
         return f"karyobench synthetic G-band cohort (generator seed {seed})"
-    return f"{source} {path}"
+    return f"{source} {os.path.relpath(path) if os.path.isabs(str(path)) else path}"
 
 
 def _limit_groups(table: pd.DataFrame, n_groups: int, group_column: str | None,

@@ -30,7 +30,7 @@ def describe_environment() -> dict:
         "tensorflow_flags": numerics_flags(),
         "cpu": describe_cpu(),
         "tensorflow_build": _tensorflow_build(),
-        "command": " ".join(sys.argv),
+        "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
     }
 
 
@@ -80,7 +80,9 @@ def _git_revision() -> str | None:
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # the results being written are not a change of the code that made them
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)results"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -14,7 +14,6 @@ The fold core only calls :func:`score`; loading, file names and assembly live he
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pandas as pd
 
 from karyobench import tasks as task_selection
 from karyobench.atomic import write_parquet
-from karyobench.data.dataset import canonical_label
+from karyobench.data.dataset import canonical_label, portable_paths
 from karyobench.data.sources import GROUP_COLUMNS
 from karyobench.errors import ConfigError
 from karyobench.evaluation.metrics import fold_metrics
@@ -129,14 +128,6 @@ def score(estimator, inputs: list[ExternalInput], classes: list[str], class_scor
     return scored
 
 
-def relative_paths(paths: np.ndarray) -> np.ndarray:
-    """Paths relative to the set's common folder: results never hold a machine's paths."""
-    if not len(paths):
-        return paths
-    root = os.path.commonpath([str(Path(p).parent) for p in paths])
-    return np.array([os.path.relpath(p, root) for p in paths], dtype=object)
-
-
 def file_name(key: str, name: str, fingerprint: str) -> str:
     """Per-fold file of one external set's predictions; the set's content fingerprint is
     in the name, so a changed external set is re-scored and the fold key stays as it was."""
@@ -181,7 +172,7 @@ def assemble(root: Path, jobs_dir: Path, jobs, fingerprints: dict[str, dict[str,
             frame = load(jobs_dir, job.key, name, fingerprint)
             external = by_name[name]
             samples = frame["sample"].to_numpy()
-            frame.insert(1, "path", relative_paths(external.paths)[samples])
+            frame.insert(1, "path", portable_paths(external.paths)[samples])
             frame.insert(2, "group", external.groups[samples]
                          if external.groups is not None else None)
             proba = frame[[f"p_{c}" for c in job.classes]].to_numpy(dtype=float)

@@ -18,7 +18,7 @@ from karyobench.atomic import write_parquet
 from karyobench.errors import ConfigError
 from karyobench.evaluation import lockbox
 from karyobench.evaluation.environment import describe_environment
-from karyobench.evaluation.external import relative_paths
+from karyobench.data.dataset import portable_paths
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.metrics import fold_metrics
 from karyobench.evaluation.runner import canvas_label, group_column_of, load_study_dataset
@@ -82,7 +82,7 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
         ci = group_bootstrap_ci(y_true, y_pred, groups[test] if groups is not None else None,
                                 "accuracy", n_boot=2000, alpha=0.05, seed=study.seed)
         frame = pd.DataFrame({"task": task.name, "sample": test,
-                              "path": relative_paths(dataset.paths)[test],
+                              "path": portable_paths(dataset.paths)[test],
                               "group": groups[test] if groups is not None else None,
                               "y_true": y_true, "y_pred": y_pred})
         for column, label in enumerate(classes):

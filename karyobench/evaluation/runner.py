@@ -359,7 +359,7 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
     The report reads them (a declared ``primary``, ensemble notes), so a change there
     must rebuild it even when no fold was retrained.
     """
-    config = study.model_dump(mode="json")
+    config = study.portable_dump(base=store.root)
     atomic_write_text(store.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     protocol = {
         "study": study.name, "seed": study.seed, "n_folds": study.cv.folds,
@@ -367,7 +367,9 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
         "descriptions": protocols, "group_column": group_column,
         "n_images": int(len(dataset)),
         "n_groups": int(len(np.unique(dataset.groups[group_column]))) if group_column else None,
-        "dataset": dataset.description, "config_digest": study.digest(),
+        "dataset": dataset.description,
+        "dataset_root": dataset_root(dataset.paths, store.root),
+        "config_digest": study.digest(),
         "canvas": study.dataset.canvas.model_dump(),
         "estimator_canvases": {e.label: (e.canvas or study.dataset.canvas).model_dump()
                                for e in study.estimators},
@@ -401,6 +403,22 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
         frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
         atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
     return changed
+
+
+def dataset_root(paths, results_folder: Path) -> str | None:
+    """Where the images of predictions.parquet's relative paths live, relative to the
+    results folder (report galleries read the crops from there); a generated cohort in
+    the decode cache is '<cache>/...', resolved against the reader's cache."""
+    absolute = [str(p) for p in paths if os.path.isabs(str(p))]
+    if not absolute:
+        return None
+    root = Path(os.path.commonpath([os.path.dirname(p) for p in absolute]))
+    from karyobench.data.loading import default_cache_dir
+
+    cache = default_cache_dir().resolve()
+    if root.is_relative_to(cache):
+        return "<cache>/" + root.relative_to(cache).as_posix()
+    return os.path.relpath(root, Path(results_folder).resolve())
 
 
 def _write_report(root: Path) -> None:

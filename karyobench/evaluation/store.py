@@ -14,6 +14,7 @@ import pandas as pd
 from karyobench.atomic import write_bytes as atomic_write_bytes  # noqa: F401 (re-export)
 from karyobench.atomic import write_parquet as atomic_write_parquet
 from karyobench.atomic import write_text as atomic_write_text
+from karyobench.data.dataset import portable_paths
 from karyobench.errors import KaryobenchError
 from karyobench.evaluation.fold import FoldJob, FoldResult
 from karyobench.evaluation.metrics import fold_metrics
@@ -136,6 +137,7 @@ class ResultsStore:
         ident_cols = IDENT + ([SEED_COLUMN] if with_seed else [])
         lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
         predictions = predictions[lead + [c for c in predictions if c not in lead]]
+        predictions["path"] = portable_paths(predictions["path"].to_numpy())
         # Committed results stay small: probabilities to 1e-6 as float32 (fold metrics above
         # were computed from the full-precision per-fold files).
         probability_columns = [c for c in predictions if c.startswith("p_")]

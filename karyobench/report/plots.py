@@ -204,6 +204,21 @@ def confident_errors(results: Results, split: str, task: str, n_images: int = 24
     return model, wrong.iloc[order].assign(confidence=confidence[order]), len(wrong)
 
 
+def _image_file(results: Results, path: str) -> Path:
+    """A crop of predictions.parquet: paths are relative to the dataset root that
+    protocol.json records (relative to the results folder, or '<cache>/...')."""
+    if Path(path).is_absolute():
+        return Path(path)
+    root = results.protocol.get("dataset_root")
+    if root is None:
+        return Path(path)
+    if root.startswith("<cache>/"):
+        from karyobench.data.loading import default_cache_dir
+
+        return default_cache_dir() / root.removeprefix("<cache>/") / path
+    return results.path / root / path
+
+
 def errors_figure(results: Results, split: str, task: str, folder: Path,
                   n_images: int = 24) -> Figure | None:
     """The reported estimator's most confident wrong predictions, as the crops themselves.
@@ -216,7 +231,7 @@ def errors_figure(results: Results, split: str, task: str, folder: Path,
     if shown is None or not len(shown):
         return None
     try:
-        crops = [read_grey(Path(str(path))) for path in shown["path"]]
+        crops = [read_grey(_image_file(results, str(path))) for path in shown["path"]]
     except (OSError, DataError):
         return None
     columns = min(8, len(shown))

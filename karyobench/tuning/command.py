@@ -108,7 +108,7 @@ def tune_command(
     from karyobench.evaluation.store import ResultsStore, atomic_write_text
     from karyobench.tuning.nested import make_context, open_study, reap_running, tune_fold
     from karyobench.tuning.outputs import save_fold_record, write_tuning_outputs
-    from karyobench.tuning.storage import default_storage_url, redact, sqlite_path
+    from karyobench.tuning.storage import default_storage_url, portable, redact, sqlite_path
 
     started = time.perf_counter()
     config, out_dir, url, dataset, jobs, protocols, task_info, groups = prepare(
@@ -152,7 +152,7 @@ def tune_command(
         environment.update(wall_seconds=round(time.perf_counter() - started, 2),
                            folds_reused=len(jobs) - len(pending),
                            folds_computed=len(pending), backend=f"tune ({workers} worker(s))",
-                           tuning_storage=redact(url))
+                           tuning_storage=portable(url))
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
         _write_report(store.root)
         written = write_tuning_outputs(out_dir, url, keys=[j.key for j in jobs if j.tuning])

@@ -36,7 +36,7 @@ from karyobench.estimators import build
 from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
 from karyobench.tuning.scoring import score
 from karyobench.tuning.space import TuningConfig, params_from_optuna, suggest_params
-from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, redact
+from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, portable
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
@@ -427,7 +427,7 @@ def tune_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray, *, log=None,
     refit_epochs = len(history.get("loss", [])) if history else None
     outer = float(metrics[ctx.config.metric])
     summary.update(
-        storage=redact(storage_url), refit_epochs=refit_epochs,
+        storage=portable(storage_url), refit_epochs=refit_epochs,
         refit_seconds=round(refit_seconds, 3), outer_score=outer,
         gap=float(summary["inner_best"] - outer),
         this_run_seconds=round(time.perf_counter() - started, 3))

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -88,6 +89,18 @@ def get_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage
                           f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
     _STORAGES[key] = storage
     return storage
+
+
+def portable(url: str) -> str:
+    """The URL as results record it: a SQLite file relative to the working directory, any
+    other storage by its dialect only (no host names, users or passwords in results)."""
+    path = sqlite_path(url)
+    if path is not None:
+        try:
+            return f"sqlite:///{os.path.relpath(path)}"
+        except ValueError:  # another drive (Windows)
+            return f"sqlite:///{path.name}"
+    return url.split("://", 1)[0] + "://<server>" if "://" in url else "<storage>"
 
 
 def redact(url: str) -> str:
