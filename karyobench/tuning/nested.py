@@ -3,9 +3,12 @@
 For one outer fold (a :class:`FoldJob` with ``tuning`` set):
 
 1. inner folds of the outer *training* rows (``StratifiedGroupKFold`` by the dataset's
-   groups under the grouped protocol, ``StratifiedKFold`` otherwise);
-2. an Optuna study (seeded TPE, median / successive-halving pruning on per-epoch inner
-   validation scores) whose objective is the mean inner-fold score;
+   groups under the grouped protocol, ``StratifiedKFold`` otherwise), or one hold-out
+   (the first of those folds) with ``inner_holdout``;
+2. an Optuna study (seeded TPE, median / successive-halving / Hyperband pruning on
+   per-epoch inner validation scores) whose objective is the mean inner-fold score; its
+   first trial is the estimator's own parameters (``enqueue_trial``), never pruned, so
+   the winner's inner score is at least the default's;
 3. the best parameters refitted on the whole outer training set and scored once on the
    outer test fold: that is the honest number; the inner best score is optimistic.
 
@@ -35,7 +38,8 @@ from karyobench.errors import ConfigError, KaryobenchError
 from karyobench.estimators import build
 from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
 from karyobench.tuning.scoring import score
-from karyobench.tuning.space import TuningConfig, params_from_optuna, suggest_params
+from karyobench.tuning.space import (TuningConfig, default_params, params_from_optuna,
+                                     suggest_params)
 from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, portable
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -48,7 +52,7 @@ POLL_SECONDS = 5.0
 def tuning_payload(config: TuningConfig, study_name: str, n_trials: int | None = None,
                    timeout: float | None = None) -> dict:
     """What a FoldJob carries: the TuningConfig (with CLI overrides) and the study name."""
-    payload = config.model_dump(mode="json")
+    payload = config.dump_compat()
     if payload.get("sampler") == "tpe":  # the default: keeps earlier tuned job keys valid
         del payload["sampler"]
     if not payload.get("inner_params"):  # likewise for the default: no inner-only params
@@ -113,6 +117,7 @@ class SearchContext:
     study_name: str
     sampler_seed: int
     max_epochs: int
+    default_params: dict | None = None  # Optuna's flat params of the default trial
 
     @property
     def where(self) -> str:
@@ -122,24 +127,33 @@ class SearchContext:
 def make_context(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> SearchContext:
     payload = dict(job.tuning)
     study_label = payload.pop("study", "study")
-    config = TuningConfig.model_validate(payload)
+    config = TuningConfig.from_compat(payload)
     X, y = images[job.train], np.asarray(labels[job.train]).astype(str)
     base_seed = config.seed if config.seed is not None else job.seed
     splits = inner_splits(y, job.train_groups, config.inner_folds,
-                          seed=base_seed + 1000 * job.repeat + job.fold, task=job.task)
+                          seed=base_seed + 1000 * job.repeat + job.fold, task=job.task,
+                          holdout=config.inner_holdout)
     digest = search_digest(job, config)
     name = f"{study_label}.{job.task}.{job.estimator}.{job.split}.r{job.repeat}f{job.fold}." \
            f"{digest}"
     sampler_seed = int.from_bytes(hashlib.sha256(f"{base_seed}:{name}".encode())
                                   .digest()[:4], "big") % (2**31 - 1)
+    defaults = None
+    if config.default_trial:
+        values = build(job.kind, job.params).get_params(deep=True)
+        try:
+            defaults = default_params(config.space, values)
+        except ValueError as err:
+            raise ConfigError(f"estimator '{job.estimator}': {err}; widen the space or set "
+                              "tuning.default_trial: false.") from None
     return SearchContext(job, config, X, y, splits, list(job.classes), name, sampler_seed,
-                         max_epochs=_max_epochs(job, config))
+                         max_epochs=_max_epochs(job, config), default_params=defaults)
 
 
 def search_digest(job: FoldJob, config: TuningConfig) -> str:
     """Hash of what the search depends on; n_trials and timeout are left out so a larger
     budget continues the same Optuna study."""
-    spec = config.model_dump(mode="json")
+    spec = config.dump_compat()
     spec.pop("n_trials"), spec.pop("timeout")
     if not spec["inner_params"]:  # keeps earlier searches' Optuna study names
         del spec["inner_params"]
@@ -153,16 +167,26 @@ def search_digest(job: FoldJob, config: TuningConfig) -> str:
 
 
 def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int,
-                 task: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
-    """Inner folds of an outer training set, grouped when groups are given."""
+                 task: str = "", holdout: float | None = None
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner folds of an outer training set, grouped when groups are given.
+
+    With ``holdout`` (a fraction): only the first of ``round(1 / holdout)`` such folds, a
+    stratified hold-out of whole groups of about that fraction, so every inner fit trains
+    on most of the outer training set instead of (k-1)/k of it k times.
+    """
+    setting = "tuning.inner_folds"
+    if holdout is not None:
+        n_folds, setting = max(2, round(1 / holdout)), "tuning.inner_holdout"
     zeros = np.zeros(len(y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small classes: sklearn warns, we check below
         if groups is not None:
             if len(np.unique(groups)) < n_folds:
                 raise ConfigError(f"task '{task}': the outer training set has only "
-                                  f"{len(np.unique(groups))} groups for tuning.inner_folds "
-                                  f"= {n_folds}; lower inner_folds.")
+                                  f"{len(np.unique(groups))} groups for {setting} "
+                                  f"({n_folds} folds); lower {setting.split('.')[1]}"
+                                  + (" (raise it for a hold-out)" if holdout else "") + ".")
             splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed % 2**31)
             parts = list(splitter.split(zeros, y, groups))
             for train, test in parts:
@@ -173,9 +197,13 @@ def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: i
             counts = np.unique(y, return_counts=True)[1]
             if counts.max() < n_folds:
                 raise ConfigError(f"task '{task}': too few images per class for "
-                                  f"tuning.inner_folds = {n_folds}; lower inner_folds.")
+                                  f"{setting} ({n_folds} folds); lower "
+                                  f"{setting.split('.')[1]}"
+                                  + (" (raise it for a hold-out)" if holdout else "") + ".")
             splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed % 2**31)
             parts = list(splitter.split(zeros, y))
+    if holdout is not None:
+        parts = parts[:1]
     return [(np.sort(a), np.sort(b)) for a, b in parts]
 
 
@@ -204,6 +232,8 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
     tuned = suggest_params(trial, ctx.config.space)
     params = {**ctx.job.params, **ctx.config.inner_params, **tuned}
     trial.set_user_attr("estimator_params", _jsonable(tuned))
+    # the default trial is the floor the search must beat: it always runs to the end
+    prunable = not trial.user_attrs.get("default_trial", False)
     scores, epochs_trained, epochs_planned = [], 0, 0
     for index, (train, valid) in enumerate(ctx.splits):
         estimator = build(ctx.job.kind, params, random_state=ctx.job.seed, where=ctx.where)
@@ -215,7 +245,7 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
 
             callback = OptunaPruningCallback(
                 trial, estimator, ctx.X[valid], ctx.y[valid], ctx.classes, ctx.config.metric,
-                step_offset=index * ctx.max_epochs)
+                step_offset=index * ctx.max_epochs, prunable=prunable)
             estimator.set_params(callbacks=[callback])
         estimator.fit(ctx.X[train], ctx.y[train])
         if keras_fit:
@@ -236,7 +266,7 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
             running = float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan
             if np.isfinite(running):
                 trial.report(running, index)
-                if trial.should_prune():
+                if prunable and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after inner fold {index}")
     if not np.isfinite(scores).any():
         raise KaryobenchError(f"metric '{ctx.config.metric}' is undefined on every inner "
@@ -269,7 +299,14 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_pruner(config: TuningConfig) -> optuna.pruners.BasePruner:
+def make_pruner(config: TuningConfig, max_steps: int = 1) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for ``config``; ``max_steps`` is a full trial's number of reported
+    steps (epochs x inner fits for Keras), Hyperband's default ``max_resource``."""
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=config.min_resource or 1,
+            max_resource=config.max_resource or max(max_steps, config.min_resource or 1),
+            reduction_factor=config.reduction_factor)
     if config.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=config.pruner_startup_trials,
                                            n_warmup_steps=config.warmup_steps)
@@ -286,7 +323,8 @@ def open_study(ctx: SearchContext, storage_url: str) -> optuna.Study:
         study = optuna.create_study(
             storage=storage, study_name=ctx.study_name, direction="maximize",
             sampler=make_sampler(ctx.config, ctx.sampler_seed),
-            pruner=make_pruner(ctx.config), load_if_exists=True)
+            pruner=make_pruner(ctx.config, ctx.max_epochs * len(ctx.splits)),
+            load_if_exists=True)
         if "karyobench" not in study.user_attrs:
             study.set_user_attr("karyobench", {
                 "task": ctx.job.task, "estimator": ctx.job.estimator, "kind": ctx.job.kind,
@@ -294,6 +332,27 @@ def open_study(ctx: SearchContext, storage_url: str) -> optuna.Study:
                 "metric": ctx.config.metric, "space": ctx.config.model_dump(mode="json")
                 ["space"], "base_params": _jsonable(ctx.job.params)})
     return study
+
+
+def enqueue_default(study: optuna.Study, ctx: SearchContext, trials: list) -> bool:
+    """Enqueue the default trial unless the study has one that is waiting, running,
+    finished, or failed in the objective (a default lost with a killed worker is
+    enqueued again). Call under the claim lock, with ``trials`` fresh from the storage.
+
+    Optuna's ``skip_if_exists`` would also skip a default that died with its worker, so
+    the "already there" test is this one; ``user_attrs`` marks the trial as the default.
+    """
+    if ctx.default_params is None:
+        return False
+    if sum(t.state in ACTIVE for t in trials) >= ctx.config.n_trials:
+        return False
+    for t in trials:
+        if t.user_attrs.get("default_trial") and (
+                t.state != TrialState.FAIL or "error" in t.user_attrs):
+            return False
+    study.enqueue_trial(ctx.default_params, user_attrs={"default_trial": True},
+                        skip_if_exists=False)
+    return True
 
 
 def reap_running(study: optuna.Study) -> int:
@@ -320,7 +379,8 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
     study = open_study(ctx, storage_url)
     if reap:
         reap_running(study)
-    deadline = time.monotonic() + config.timeout if config.timeout else None
+    started = time.monotonic()
+    deadline = started + config.timeout if config.timeout else None
     max_failures = max(3, config.n_trials)
     while True:
         if deadline is not None and time.monotonic() > deadline:
@@ -331,6 +391,8 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                 warnings.simplefilter("ignore")  # ExperimentalWarning
                 optuna.storages.fail_stale_trials(study)
             trials = study.get_trials(deepcopy=False)
+            if enqueue_default(study, ctx, trials):
+                trials = study.get_trials(deepcopy=False)
             active = sum(t.state in ACTIVE for t in trials)
             running = sum(t.state == TrialState.RUNNING for t in trials)
             # objective errors (not trials of killed or crashed workers) cap the retries
@@ -356,7 +418,28 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                 continue
             break
         _run_trial(study, trial, ctx, log)
+        if log:
+            log(progress(study, config.n_trials, time.monotonic() - started))
     return study
+
+
+def progress(study: optuna.Study, n_trials: int, elapsed: float) -> str:
+    """One line of search progress: trials done / running / pruned, best so far."""
+    trials = study.get_trials(deepcopy=False)
+    count = {state: sum(t.state == state for t in trials) for state in TrialState}
+    done = count[TrialState.COMPLETE] + count[TrialState.PRUNED]
+    best = max((t for t in trials if t.state == TrialState.COMPLETE),
+               key=lambda t: t.value, default=None)
+    default = next((t for t in trials if t.user_attrs.get("default_trial")
+                    and t.state == TrialState.COMPLETE), None)
+    text = (f"  {done}/{n_trials} trials done, {count[TrialState.RUNNING]} running, "
+            f"{count[TrialState.PRUNED]} pruned, {count[TrialState.FAIL]} failed")
+    if best is not None:
+        text += f"; best so far {best.value:.4f} (trial {best.number}"
+        text += ", the default)" if best.user_attrs.get("default_trial") else ")"
+    if default is not None and default is not best:
+        text += f", default {default.value:.4f}"
+    return text + f"; {elapsed:.0f} s"
 
 
 def _run_trial(study, trial, ctx, log) -> None:
@@ -393,16 +476,26 @@ def summarize(study: optuna.Study, ctx: SearchContext) -> dict:
         raise KaryobenchError(f"{ctx.where}: no tuning trial of Optuna study "
                               f"'{ctx.study_name}' completed; raise n_trials or timeout.")
     best = study.best_trial
+    default = next((t for t in complete if t.user_attrs.get("default_trial")), None)
+    fits = len(ctx.splits)
     trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
     planned = sum(int(t.user_attrs.get("epochs_planned", 0)) for t in finished)
     seconds = sum((t.datetime_complete - t.datetime_start).total_seconds()
                   for t in finished if t.datetime_complete and t.datetime_start)
     return {
         "study_name": ctx.study_name, "metric": ctx.config.metric,
-        "inner_folds": ctx.config.inner_folds, "pruner": ctx.config.pruner,
+        "inner_folds": None if ctx.config.inner_holdout else ctx.config.inner_folds,
+        "inner_holdout": ctx.config.inner_holdout,
+        "inner_protocol": ctx.config.inner_protocol, "inner_fits_per_trial": fits,
+        # what each inner fit sees, measured on this outer training set's splits
+        "inner_train_fraction": round(float(np.mean([len(a) for a, _ in ctx.splits]))
+                                      / len(ctx.y), 4),
+        "pruner": ctx.config.pruner,
         "n_trials": len(finished), "n_complete": len(complete), "n_pruned": len(pruned),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
         "best_trial": best.number, "inner_best": float(best.value),
+        "default_trial": default.number if default is not None else None,
+        "inner_default": float(default.value) if default is not None else None,
         "best_params": params_from_optuna(best.params, ctx.config.space),
         "epochs_trained": trained, "epochs_planned": planned,
         "epochs_saved": max(0, planned - trained), "search_seconds": round(seconds, 3),

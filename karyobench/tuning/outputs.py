@@ -1,8 +1,10 @@
 """What a tuning run leaves under ``<results>/tuning/``.
 
 * ``folds/<job key>.json``   one record per outer fold (written as each fold finishes);
-* ``best_params.csv|md``     best parameters (layer widths ...) per outer fold, the inner
-                             best score (optimistic) beside the outer score (honest), gap;
+* ``best_params.csv|md``     best parameters (layer widths ...) per outer fold, the default
+                             trial's and the winner's inner scores, the inner best
+                             (optimistic) beside the outer score (honest), gap; the
+                             inner protocol and its cost;
 * ``gap.csv``                mean inner-best vs outer score per (split, task, estimator);
 * ``importances.csv``        Optuna's parameter importances per outer fold;
 * ``<estimator>.<split>.r<r>f<f>.history.png|importances.png`` Optuna's own plots.
@@ -63,7 +65,9 @@ def best_params_table(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         row = {k: r[k] for k in IDENT}
-        row.update(metric=r["metric"], inner_best=r["inner_best"], outer=r["outer_score"],
+        default = r.get("inner_default")
+        row.update(metric=r["metric"], inner_default=np.nan if default is None else default,
+                   inner_best=r["inner_best"], winner=_winner(r), outer=r["outer_score"],
                    gap=r["gap"], n_trials=r["n_trials"], n_pruned=r["n_pruned"],
                    epochs_trained=r["epochs_trained"], epochs_saved=r["epochs_saved"],
                    search_s=r["search_seconds"])
@@ -73,10 +77,19 @@ def best_params_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _winner(record: dict) -> str:
+    """Which trial won: "default" (the enqueued default trial) or "trial <number>"."""
+    if record.get("default_trial") is None:
+        return f"trial {record['best_trial']}"
+    return "default" if record["best_trial"] == record["default_trial"] \
+        else f"trial {record['best_trial']}"
+
+
 def gap_table(table: pd.DataFrame) -> pd.DataFrame:
     group = ["split", "task", "estimator", "metric"]
     return (table.groupby(group, sort=False)
-            .agg(folds=("fold", "size"), inner_best=("inner_best", "mean"),
+            .agg(folds=("fold", "size"), inner_default=("inner_default", "mean"),
+                 inner_best=("inner_best", "mean"),
                  outer=("outer", "mean"), gap=("gap", "mean"),
                  trials=("n_trials", "sum"), pruned=("n_pruned", "sum"),
                  epochs_saved=("epochs_saved", "sum"))
@@ -85,7 +98,9 @@ def gap_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def _markdown(frame: pd.DataFrame) -> str:
     def cell(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return "-" if np.isnan(v) else f"{v:.4f}"
+        return str(v)
 
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
@@ -105,6 +120,37 @@ def _inner_params_lines(records: list[dict]) -> list[str]:
             "cheaper fits; `outer` from the refit with the estimator's own parameters.", ""]
 
 
+def _protocol_lines(records: list[dict]) -> list[str]:
+    """The inner protocol of each estimator and what it costs per trial."""
+    lines = []
+    for name in sorted({r["estimator"] for r in records}):
+        mine = [r for r in records if r["estimator"] == name]
+        r = mine[0]
+        if "inner_protocol" not in r:  # records written before the protocol was recorded
+            lines.append(f"- {name}: {r['inner_folds']}-fold inner CV "
+                         f"({r['inner_folds']} inner fits per trial).")
+            continue
+        seen = np.mean([m["inner_train_fraction"] for m in mine])
+        fits = r["inner_fits_per_trial"]
+        protocol = (f"grouped stratified hold-out of about {r['inner_holdout']:.0%}"
+                    if r.get("inner_holdout") else f"{r['inner_folds']}-fold inner CV")
+        lines.append(f"- {name}: {protocol}, pruner {r['pruner']}: {fits} inner "
+                     f"fit{'s' if fits != 1 else ''} per trial, each on {seen:.0%} of the "
+                     "outer training set.")
+    return ["Inner protocol and cost per trial:", "", *lines, ""]
+
+
+def _default_lines(records: list[dict]) -> list[str]:
+    with_default = [r for r in records if r.get("default_trial") is not None]
+    if not with_default:
+        return ["No default trial was enqueued (`default_trial: false` or a grid): the",
+                "search may pick a model whose inner score is below the default's.", ""]
+    kept = sum(r["best_trial"] == r["default_trial"] for r in with_default)
+    return ["`inner_default` is the inner score of the estimator's own parameters, the",
+            "first trial of every search (never pruned): the winner's `inner_best` is at",
+            f"least that. The default won {kept} of {len(with_default)} searches.", ""]
+
+
 def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
                          keys: list[str] | None = None) -> list[Path]:
     """Tables from the fold records; plots from the Optuna studies (if ``storage_url``)."""
@@ -122,6 +168,7 @@ def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
             "`inner_best` is the best mean inner-CV score the search found (optimistic: it",
             "selected the maximum); `outer` is the refitted best model on the untouched",
             "outer test fold (honest); `gap` = inner_best - outer.", "",
+            *_protocol_lines(records), *_default_lines(records),
             *_inner_params_lines(records),
             _markdown(table), "## Inner best vs outer score", "", _markdown(gaps)]
     atomic_write_text(folder / "best_params.md", "\n".join(text))

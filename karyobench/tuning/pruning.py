@@ -22,16 +22,18 @@ class OptunaPruningCallback(keras.callbacks.Callback):
 
     ``estimator`` is the scikeras wrapper being fitted (its fitted feature encoder and
     ``classes_`` turn images into network input and output columns into labels);
-    ``step_offset`` places this inner fold's epochs after the previous folds' epochs.
+    ``step_offset`` places this inner fold's epochs after the previous folds' epochs;
+    ``prunable=False`` (the default trial) reports every epoch but never stops.
     """
 
     def __init__(self, trial, estimator, X_val, y_val, classes, metric: str,
-                 step_offset: int = 0):
+                 step_offset: int = 0, prunable: bool = True):
         super().__init__()
         self.trial, self.estimator = trial, estimator
         self.X_val, self.y_val = X_val, np.asarray(y_val).astype(str)
         self.classes, self.metric = list(classes), metric
         self.step_offset = step_offset
+        self.prunable = prunable
         self.epochs_run = 0
         self.pruned = False
         self.scores: list[float] = []
@@ -51,6 +53,6 @@ class OptunaPruningCallback(keras.callbacks.Callback):
         if not np.isfinite(value):
             return
         self.trial.report(value, self.step_offset + epoch)
-        if self.trial.should_prune():
+        if self.prunable and self.trial.should_prune():
             self.pruned = True
             self.model.stop_training = True

@@ -114,7 +114,7 @@ def test_keras_callback_prunes_a_bad_trial_and_counts_epochs(tmp_path):
     images, labels, groups = toy_data(per=2)
     config = TuningConfig.model_validate({
         "n_trials": 1, "inner_folds": 2, "pruner": "median", "pruner_startup_trials": 1,
-        "warmup_steps": 0,
+        "warmup_steps": 0, "default_trial": False,
         "space": {"learning_rate": {"type": "categorical", "choices": [1.0e-7]}}})
     params = {"epochs": 3, "batch_size": 16, "padding": "same", "conv_filters": [4],
               "dense_units": [8]}

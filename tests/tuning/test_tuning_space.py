@@ -41,6 +41,7 @@ estimators:
         svc__gamma: {type: categorical, choices: [scale, 0.001, 0.01]}
         hog__pixels_per_cell: {type: categorical, choices: [[4, 4], [8, 8]]}
   - kind: rf_hog
+    params: {rf__max_depth: 16}   # the default trial must lie in the space
     tuning:
       pruner: successive_halving
       space:
@@ -67,7 +68,7 @@ def test_example_yaml_parses_and_names_real_params():
     ({"space": {"x": {"type": "int", "low": 0, "high": 1, "lo": 3}}}, "lo"),
     ({"space": {}}, "space"),
     ({"space": {"x": {"type": "categorical", "choices": [1, 1]}}}, "distinct"),
-    ({"pruner": "hyperband", "space": {"x": {"type": "int", "low": 0, "high": 1}}},
+    ({"pruner": "asha", "space": {"x": {"type": "int", "low": 0, "high": 1}}},
      "pruner"),
     ({"sampler": "grid", "n_trials": 2, "space": {"x": {"type": "float", "low": 0,
                                                          "high": 1}}},
