@@ -139,9 +139,12 @@ def tune_command(
                 result = tune_fold(job, dataset.images_for(job.canvas), labels[job.task], log=_echo)
                 save_fold_record(out_dir, job, result)
                 info = result.extra["tuning"]
+                default = info.get("inner_default")
                 _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: inner "
-                      f"best {info['inner_best']:.4f}, outer {info['outer_score']:.4f} "
-                      f"({info['n_trials']} trials, {info['n_pruned']} pruned)")
+                      + (f"default {default:.4f}, " if default is not None else "")
+                      + f"best {info['inner_best']:.4f}, outer {info['outer_score']:.4f} "
+                      f"({info['n_trials']} trials, {info['n_pruned']} pruned, "
+                      f"{info['inner_protocol']} inner)")
             else:
                 result = run_fold(job, dataset.images_for(job.canvas), labels[job.task])
                 _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: "

@@ -203,6 +203,37 @@ def test_hyperband_prunes_keras_trials_on_epochs_but_never_the_default(tmp_path)
     assert len(trials[0].intermediate_values) == 4  # reported every epoch, ran them all
 
 
+@pytest.mark.slow
+def test_the_default_trial_is_never_pruned_even_when_it_trails(tmp_path):
+    from karyobench.tuning.nested import evaluate_trial
+
+    images, labels, groups = toy_data(per=2)
+    config = TuningConfig.model_validate({
+        "n_trials": 2, "inner_folds": 2, "pruner": "median", "pruner_startup_trials": 1,
+        "warmup_steps": 0,
+        "space": {"learning_rate": {"type": "categorical", "choices": [1.0e-7, 1.0e-3]}}})
+    params = {"epochs": 3, "batch_size": 16, "padding": "same", "conv_filters": [4],
+              "dense_units": [8], "learning_rate": 1.0e-7}  # a default that cannot learn
+    job = toy_job(tuning_payload(config, "floor"), groups, None, kind="dcnn",
+                  params=params)
+    ctx = make_context(job, images, labels)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(
+        n_startup_trials=1, n_warmup_steps=0))
+    study.add_trial(optuna.trial.create_trial(
+        params={"learning_rate": 1e-3},
+        distributions={"learning_rate": optuna.distributions.CategoricalDistribution(
+            [1e-7, 1e-3])},
+        value=1.0, intermediate_values={s: 1.0 for s in range(6)}))
+    study.enqueue_trial(ctx.default_params, user_attrs={"default_trial": True})
+    trial = study.ask()
+    value = evaluate_trial(trial, ctx)  # a pruned trial would raise TrialPruned
+    study.tell(trial, value)
+    done = study.trials[-1]
+    assert done.params == {"learning_rate": 1e-7} and value < 1.0
+    assert done.user_attrs["epochs_trained"] == done.user_attrs["epochs_planned"] == 6
+    assert len(done.intermediate_values) == 6  # it still reported every epoch
+
+
 # ---------------------------------------------------------- storage and dashboard -----
 
 def test_tuning_storage_opens_as_optuna_dashboard_would(tmp_path):

@@ -161,7 +161,11 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
     storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'tuning.sqlite3'}")
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     assert len(names) == 2 and all(n.startswith("tiny.three.svm_tuned.group.") for n in names)
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    # progress after every trial, then default / best / outer per fold
+    assert "  4/4 trials done, 0 running" in err and "best so far" in err
+    assert "three · svm_tuned · group fold 0: inner default " in err
+    assert "(4 trials, " in err and "2-fold inner)" in err
     tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out)
     assert "4 folds (4 reused)" in capsys.readouterr().err
     for name in names:
