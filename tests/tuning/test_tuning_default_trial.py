@@ -3,6 +3,7 @@ optuna-dashboard opens it, and search spaces of the stronger networks."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,9 @@ def test_resumed_search_does_not_enqueue_the_default_twice_but_replaces_a_lost_o
     from karyobench.tuning.nested import enqueue_default
 
     assert enqueue_default(study, ctx, study.get_trials())
-    lost = study.ask()  # a worker takes the default trial ... and is killed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "heartbeat ... with Study.optimize"
+        lost = study.ask()  # a worker takes the default trial ... and is killed
     assert suggest_params(lost, ctx.config.space) == {"svc__C": 0.05}
     assert reap_running(study) == 1
     trials = search(ctx, job.storage).get_trials()

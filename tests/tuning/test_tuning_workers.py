@@ -117,6 +117,7 @@ def _complete_trials(db: Path) -> int:
 def test_sqlite_study_resumes_after_kill_9(tmp_path, tiny_manifest, monkeypatch):
     n_trials = 2
     tuning = {"n_trials": n_trials, "inner_folds": 2, "pruner": "none", "startup_trials": 2,
+              "default_trial": False,  # the tiny widths exclude the DCNN's default
               "space": {"dense_units": {"type": "widths", "depth": [1, 2], "low": 4,
                                         "high": 16, "log": True},
                         "learning_rate": {"type": "float", "low": 1.0e-3, "high": 1.0e-2,
