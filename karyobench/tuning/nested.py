@@ -175,9 +175,10 @@ def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: i
     stratified hold-out of whole groups of about that fraction, so every inner fit trains
     on most of the outer training set instead of (k-1)/k of it k times.
     """
-    setting = "tuning.inner_folds"
+    setting, fix = "tuning.inner_folds", "lower inner_folds"
     if holdout is not None:
         n_folds, setting = max(2, round(1 / holdout)), "tuning.inner_holdout"
+        fix = "raise inner_holdout (a larger fraction needs fewer folds)"
     zeros = np.zeros(len(y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small classes: sklearn warns, we check below
@@ -185,8 +186,7 @@ def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: i
             if len(np.unique(groups)) < n_folds:
                 raise ConfigError(f"task '{task}': the outer training set has only "
                                   f"{len(np.unique(groups))} groups for {setting} "
-                                  f"({n_folds} folds); lower {setting.split('.')[1]}"
-                                  + (" (raise it for a hold-out)" if holdout else "") + ".")
+                                  f"({n_folds} folds); {fix}.")
             splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed % 2**31)
             parts = list(splitter.split(zeros, y, groups))
             for train, test in parts:
@@ -197,9 +197,7 @@ def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: i
             counts = np.unique(y, return_counts=True)[1]
             if counts.max() < n_folds:
                 raise ConfigError(f"task '{task}': too few images per class for "
-                                  f"{setting} ({n_folds} folds); lower "
-                                  f"{setting.split('.')[1]}"
-                                  + (" (raise it for a hold-out)" if holdout else "") + ".")
+                                  f"{setting} ({n_folds} folds); {fix}.")
             splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed % 2**31)
             parts = list(splitter.split(zeros, y))
     if holdout is not None:
