@@ -44,6 +44,7 @@ class ExternalSet:
     fingerprint: str
     description: str
     skipped: list
+    n_lockbox: int = 0  # rows left out: a registered lockbox of this data
 
 
 @dataclass
@@ -58,12 +59,17 @@ class ExternalInput:
 
 
 def load_external_sets(study, canvases: dict[str, object], load_canvas,
-                       cache_dir=None) -> dict[tuple[str, str], ExternalSet]:
+                       cache_dir=None, lockbox_registry=None
+                       ) -> dict[tuple[str, str], ExternalSet]:
     """Every external set of ``study`` on every canvas (label -> CanvasConfig) in use.
 
     ``load_canvas(dataset_config, canvas, cache_dir)`` is the runner's loader, so an
-    external set is decoded, cached and placed exactly like the study's own data.
+    external set is decoded, cached and placed exactly like the study's own data. Rows in
+    a lockbox registered for that data (``lockbox_registry``) are left out: a lockbox is
+    never scored, not even as another study's external set.
     """
+    from karyobench.evaluation.lockbox import registered_rows
+
     sets = {}
     for external in study.external:
         config = _as_dataset_config(external)
@@ -71,6 +77,9 @@ def load_external_sets(study, canvases: dict[str, object], load_canvas,
             if external.canvas_mode and external.canvas_mode != canvas.mode:
                 canvas = canvas.model_copy(update={"mode": external.canvas_mode})
             dataset = load_canvas(config, canvas, cache_dir)
+            locked = registered_rows(lockbox_registry, dataset)
+            if len(locked):
+                dataset = dataset.subset(np.setdiff1d(np.arange(len(dataset)), locked))
             labels = np.array([canonical_label(external.relabel.get(str(v), v))
                                for v in dataset.labels], dtype=object).astype(str)
             column = _group_column(external, dataset)
@@ -78,7 +87,8 @@ def load_external_sets(study, canvases: dict[str, object], load_canvas,
                 name=external.name, images=dataset.images, labels=labels,
                 paths=dataset.paths, groups=dataset.groups.get(column) if column else None,
                 group_column=column, fingerprint=dataset.fingerprint(),
-                description=dataset.description, skipped=list(dataset.skipped))
+                description=dataset.description, skipped=list(dataset.skipped),
+                n_lockbox=int(len(locked)))
     return sets
 
 

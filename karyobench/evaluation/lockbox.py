@@ -30,12 +30,20 @@ OPENINGS_FILE = "openings.json"
 
 def source_fingerprint(paths: np.ndarray, labels: np.ndarray) -> str:
     """Which images a dataset holds, independent of canvas, machine and folder: each
-    file's path relative to the dataset's common folder, and its label."""
+    file's path relative to the dataset's common folder, its size and its label."""
     if not len(paths):
         return hashlib.sha256(b"").hexdigest()[:16]
     root = os.path.commonpath([str(Path(p).parent) for p in paths])
-    lines = sorted(f"{os.path.relpath(p, root)}\t{label}" for p, label in zip(paths, labels))
+    lines = sorted(f"{os.path.relpath(p, root)}\t{_size(p)}\t{label}"
+                   for p, label in zip(paths, labels))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def _size(path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
 
 
 def lockbox_rows(labels: np.ndarray, groups: np.ndarray | None, fraction: float,
@@ -102,6 +110,23 @@ def guard(study, dataset, group_column: str | None, registry: Path | None,
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(record, indent=1))
     return record
+
+
+def registered_rows(registry: Path | None, dataset) -> np.ndarray:
+    """Rows of ``dataset`` in a lockbox registered for its data (empty if none): an
+    external set is never scored on another study's lockbox either."""
+    if registry is None:
+        return np.array([], dtype=np.int64)
+    path = Path(registry) / f"{source_fingerprint(dataset.paths, dataset.labels)}.json"
+    if not path.is_file():
+        return np.array([], dtype=np.int64)
+    record = json.loads(path.read_text())
+    column = record.get("group_column")
+    if column and column not in dataset.groups:
+        raise ConfigError(f"{path}: the lockbox of this data is drawn by '{column}', which "
+                          "this set does not load; keep that column in its manifest.")
+    groups = dataset.groups.get(column) if column else None
+    return lockbox_rows(dataset.labels, groups, record["fraction"], record["seed"])
 
 
 def read_openings(folder: Path) -> list[dict]:

@@ -224,7 +224,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             jobs = attach_tuning(jobs, study, groups, tuning_url)
         ensemble_jobs = plan_ensembles(study, jobs)
         external_sets = external.load_external_sets(
-            study, study_canvases(study), load_on_canvas, cache_dir) if study.external else {}
+            study, study_canvases(study), load_on_canvas, cache_dir,
+            lockbox_registry) if study.external else {}
         external_inputs = _external_inputs(study, jobs, external_sets)
         external_fingerprints = _external_fingerprints(jobs, ensemble_jobs, external_inputs)
         # before config.yaml is rewritten: an older folder's keys come from its config
@@ -389,6 +390,7 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
                    "group_column": s.group_column,
                    "n_groups": int(len(np.unique(s.groups))) if s.groups is not None
                    else None, "n_skipped": len(s.skipped),
+                   "n_lockbox_left_out": s.n_lockbox,
                    "scored": "every untuned estimator's model of every outer fold "
                              "(trained on that fold's training rows only), and every "
                              "ensemble of them"}

@@ -141,3 +141,21 @@ def test_lockbox_command_needs_a_lockbox_and_a_primary(tmp_path, change, message
 def test_bad_lockbox_config_is_one_clear_error(value, message):
     with pytest.raises(ConfigError, match=message):
         parse_study(_raw(dataset=dict(SYNTH, lockbox=value)))
+
+
+def test_a_lockbox_is_not_scored_as_another_studys_external_set(tmp_path):
+    registry = tmp_path / "box"
+    boxed = parse_study(_raw("owner"))
+    run_study(boxed, tmp_path / "owner", cache_dir=tmp_path / "c", lockbox_registry=registry)
+    _, locked = _locked_groups(boxed, tmp_path / "c")
+    other_data = dict(SYNTH, synthetic=dict(SYNTH["synthetic"], seed=11))
+    other_data.pop("lockbox")
+    external = {"name": "owners_data", "source": "synthetic", "group_column": "patient_id",
+                "synthetic": SYNTH["synthetic"]}
+    out = tmp_path / "other"
+    run_study(parse_study(_raw("other", dataset=other_data, external=[external])), out,
+              cache_dir=tmp_path / "c", lockbox_registry=registry)
+    scored = set(pd.read_parquet(out / "external_predictions.parquet")["group"])
+    assert len(scored) == 10 - len(locked) and not scored & locked
+    protocol = json.loads((out / "protocol.json").read_text())
+    assert protocol["external"]["owners_data"]["n_lockbox_left_out"] > 0
