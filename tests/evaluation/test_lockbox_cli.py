@@ -172,7 +172,7 @@ def test_tune_takes_the_registry_folder_and_refuses_an_undeclared_study(manifest
     line = one_line_error(karyobench("tune", tuned, "--lockboxes", registry, cwd=tmp_path))
     assert entry.name in line and "dataset.lockbox" in line
     # the default registry (./lockboxes) holds nothing: there the same study may tune
-    done = karyobench("tune", tuned, "--n-trials", "1", cwd=tmp_path)
+    done = karyobench("tune", tuned, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
 
