@@ -136,6 +136,7 @@ def open_lockbox_command(
     commit, model, accuracy with a group-bootstrap CI) to lockbox/openings.json. A second
     opening is refused unless --reopen.
     """
+    from karyobench.evaluation.lockbox import describe_opening
     from karyobench.evaluation.lockbox_opening import open_lockbox
     from karyobench.study import load_study
 
@@ -143,12 +144,9 @@ def open_lockbox_command(
     out_dir = out or Path("results") / config.name
     openings = open_lockbox(config, out_dir, registry=lockboxes, cache_dir=cache_dir,
                             reopen=reopen)
-    last = openings[-1]
-    low, high = last["accuracy_ci"]
-    console.print(f"lockbox of {config.name} ({last['n_images']} images, "
-                  f"{last['n_groups']} groups): {last['model']} accuracy "
-                  f"{last['accuracy']:.4f} [95% CI {low:.4f}, {high:.4f}]; opening "
-                  f"{len(openings)} recorded in {out_dir / 'lockbox' / 'openings.json'}")
+    console.print(f"lockbox of {config.name}: {escape(describe_opening(openings[-1]))}; "
+                  f"opening {len(openings)} recorded in "
+                  f"{out_dir / 'lockbox' / 'openings.json'}", highlight=False)
     if (out_dir / "folds.parquet").is_file():
         from karyobench.report import write_report
 

@@ -70,10 +70,10 @@ class CanvasConfig(_Strict):
 
 
 class LockboxConfig(_Strict):
-    fraction: float = Field(0.2, gt=0.0, le=0.5, description="share of the groups set aside "
-                            "(stratified by label; whole groups)")
-    seed: int = Field(1, description="which groups: the same data and seed always give the "
-                      "same lockbox, whatever the study's name")
+    fraction: float = Field(..., gt=0.0, le=0.5, strict=True, description="share of the "
+                            "groups set aside (stratified by label; whole groups)")
+    seed: int = Field(..., strict=True, description="which groups: the same data and seed "
+                      "always give the same lockbox, whatever the study's name")
 
 
 class DatasetConfig(_Strict):

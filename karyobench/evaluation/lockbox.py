@@ -15,16 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from karyobench.atomic import write_text
+from karyobench.data.dataset import portable_paths
 from karyobench.errors import ConfigError, KaryobenchError
 
 DEFAULT_REGISTRY = Path("lockboxes")
+#: groups are dealt into this many label-stratified folds (fewer with fewer groups); the
+#: lockbox is the first round(fraction x folds) of them, so fraction is met to 1/20
+GROUP_FOLDS = 20
 OPENINGS_FILE = "openings.json"
 
 
@@ -47,18 +52,44 @@ def _size(path) -> int:
 
 
 def lockbox_rows(labels: np.ndarray, groups: np.ndarray | None, fraction: float,
-                 seed: int) -> np.ndarray:
-    """Rows of the lockbox: one stratified fold of whole groups, of about ``fraction``
-    of the data (images stratified when the data has no groups)."""
-    n_splits = max(2, int(round(1 / fraction)))
-    zeros = np.zeros(len(labels))
-    if groups is not None:
-        splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-        _, rows = next(splitter.split(zeros, labels, groups))
-    else:
-        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-        _, rows = next(splitter.split(zeros, labels))
-    return np.sort(rows)
+                 seed: int, keys: np.ndarray | None = None, fingerprint: str = "",
+                 ) -> np.ndarray:
+    """Rows of the lockbox: label-stratified whole groups, about ``fraction`` of them
+    (images stratified when the data has no groups).
+
+    ``keys`` (each row's path relative to the dataset root) put the rows in a canonical
+    order first and ``fingerprint`` seeds the draw with ``seed``, so the lockbox depends
+    on the data's content and the two settings only, not on the order of the rows.
+    Groups are dealt by scikit-learn's ``StratifiedGroupKFold`` into up to 20 folds and
+    the first ``round(fraction x folds)`` (at most half) are held out.
+    """
+    labels = np.asarray(labels, dtype=str)
+    keys = np.arange(len(labels)).astype(str) if keys is None else np.asarray(keys, str)
+    state = int.from_bytes(hashlib.sha256(f"{fingerprint}\0{seed}\0{fraction!r}".encode())
+                           .digest()[:4], "big")
+    if groups is None:
+        order = np.lexsort((keys, labels))
+        try:
+            _, held = train_test_split(order, test_size=fraction, stratify=labels[order],
+                                       random_state=state)
+        except ValueError as err:
+            raise ConfigError(f"dataset.lockbox: cannot set aside a label-stratified "
+                              f"{fraction:g} of the {len(labels)} images ({err}).") from None
+        return np.sort(held)
+    groups = np.asarray(groups, dtype=str)
+    order = np.lexsort((keys, groups))
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ConfigError(f"dataset.lockbox: the data has {n_groups} group(s); a lockbox "
+                          "of whole groups needs at least 2.")
+    n_folds = min(GROUP_FOLDS, n_groups)
+    n_held = max(1, min(int(fraction * n_folds + 0.5), n_folds // 2))
+    splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=state)
+    with warnings.catch_warnings():  # "least populated class has fewer members than folds"
+        warnings.simplefilter("ignore", UserWarning)
+        parts = [test for _, test in splitter.split(np.zeros(len(order)), labels[order],
+                                                    groups[order])]
+    return np.sort(order[np.concatenate(parts[:n_held])])
 
 
 def study_lockbox(study, dataset, group_column: str | None) -> np.ndarray:
@@ -67,7 +98,17 @@ def study_lockbox(study, dataset, group_column: str | None) -> np.ndarray:
     if config is None:
         return np.array([], dtype=np.int64)
     groups = dataset.groups.get(group_column) if group_column else None
-    return lockbox_rows(dataset.labels, groups, config.fraction, config.seed)
+    return lockbox_rows(dataset.labels, groups, config.fraction, config.seed,
+                        keys=portable_paths(dataset.paths),
+                        fingerprint=source_fingerprint(dataset.paths, dataset.labels))
+
+
+def held_out_digest(dataset, group_column: str | None, rows: np.ndarray) -> str:
+    """Hash of the held-out group ids (image paths without groups), independent of the
+    order of the rows: what the registry compares."""
+    ids = (dataset.groups[group_column][rows] if group_column
+           else portable_paths(dataset.paths)[rows])
+    return hashlib.sha256("\n".join(sorted(set(map(str, ids)))).encode()).hexdigest()[:16]
 
 
 def guard(study, dataset, group_column: str | None, registry: Path | None,
@@ -94,16 +135,20 @@ def guard(study, dataset, group_column: str | None, registry: Path | None,
               "group_column": group_column, "n_images": int(len(rows)),
               "n_groups": int(len(np.unique(dataset.groups[group_column][rows])))
               if group_column else None,
-              "rows_digest": hashlib.sha256(np.asarray(rows, np.int64).tobytes())
-              .hexdigest()[:16]}
+              "held_out_digest": held_out_digest(dataset, group_column, rows)}
     if existing is not None:
-        same = {k: existing.get(k) for k in record} == record
-        if not same:
+        settings = ("fraction", "seed", "group_column")
+        if any(existing.get(k) != record[k] for k in settings):
             raise ConfigError(
                 f"{path}: this dataset already has a lockbox (fraction "
                 f"{existing['fraction']}, seed {existing['seed']}, group column "
                 f"{existing['group_column']}); study '{study.name}' declares another. Use "
                 "the registered one: a dataset has one lockbox.")
+        if {k: existing.get(k) for k in record} != record:
+            raise ConfigError(
+                f"{path}: the lockbox drawn now for study '{study.name}' is not the "
+                "registered one (same settings; a changed scikit-learn?); refusing to train "
+                "on groups that may be held out. Restore the version that drew it.")
         return existing
     record = {**record, "declared_by": study.name, "dataset": dataset.description,
               "source_fingerprint": fingerprint}
@@ -135,6 +180,7 @@ def read_openings(folder: Path) -> list[dict]:
 
 
 def record_opening(folder: Path, entry: dict) -> list[dict]:
+    """Append one opening (all of the study's tasks in one entry); return them all."""
     openings = read_openings(folder) + [
         {"opened_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}]
     write_text(Path(folder) / OPENINGS_FILE, json.dumps(openings, indent=1))
@@ -147,6 +193,18 @@ def refuse_second_opening(folder: Path, reopen: bool) -> None:
         first = openings[0]
         raise KaryobenchError(
             f"{Path(folder) / OPENINGS_FILE}: the lockbox was opened on "
-            f"{first['opened_utc']} ({first['model']}: accuracy {first['accuracy']:.4f}); a "
+            f"{first['opened_utc']} (model {first['model']}); a "
             "second opening would let its score steer choices. Pass --reopen to open it "
             "again; the report then states how often it was opened.")
+
+
+def describe_opening(opening: dict) -> str:
+    """The model and its lockbox scores, task by task (one sentence for the CLI and report)."""
+    def task_text(task: str, m: dict) -> str:
+        groups = f" of {m['n_groups']} groups" if m.get("n_groups") else ""
+        return (f"{task}: accuracy {m['accuracy']:.3f} [95% CI {m['accuracy_ci'][0]:.3f}, "
+                f"{m['accuracy_ci'][1]:.3f}], macro-F1 {m['macro_f1']:.3f} on "
+                f"{m['n_images']} images{groups}")
+
+    scores = "; ".join(task_text(task, m) for task, m in opening["tasks"].items())
+    return f"{opening['model']} trained on all other images scored {scores}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import recall_score
 
 from karyobench import tasks as task_selection
 from karyobench.atomic import write_parquet
@@ -79,8 +80,12 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
         y_true = labels[test]
         y_pred = np.asarray(classes)[np.argmax(proba, axis=1)]
         metrics = fold_metrics(y_true, y_pred, proba, list(classes))
-        ci = group_bootstrap_ci(y_true, y_pred, groups[test] if groups is not None else None,
-                                "accuracy", n_boot=2000, alpha=0.05, seed=study.seed)
+        ci = {metric: group_bootstrap_ci(y_true, y_pred,
+                                         groups[test] if groups is not None else None,
+                                         metric, n_boot=2000, alpha=0.05, seed=study.seed)
+              for metric in ("accuracy", "macro_f1")}
+        recall = recall_score(y_true, y_pred, labels=list(classes), average=None,
+                              zero_division=0)
         frame = pd.DataFrame({"task": task.name, "sample": test,
                               "path": portable_paths(dataset.paths)[test],
                               "group": groups[test] if groups is not None else None,
@@ -88,10 +93,13 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
         for column, label in enumerate(classes):
             frame[f"p_{label}"] = np.round(proba[:, column], 6).astype("float32")
         frames.append(frame)
-        entries.append({"task": task.name, "model": study.primary,
+        entries.append({"task": task.name,
                         "accuracy": float(metrics["accuracy"]),
-                        "accuracy_ci": [float(ci.low), float(ci.high)],
+                        "accuracy_ci": [float(ci["accuracy"].low), float(ci["accuracy"].high)],
                         "macro_f1": float(metrics["macro_f1"]),
+                        "macro_f1_ci": [float(ci["macro_f1"].low), float(ci["macro_f1"].high)],
+                        "recall": {c: float(r) if c in set(y_true) else None
+                                   for c, r in zip(classes, recall)},
                         "n_images": int(len(test)), "n_train_images": int(len(train)),
                         "n_groups": int(len(np.unique(groups[test])))
                         if groups is not None else None,
@@ -99,7 +107,6 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet(folder / "predictions.parquet", pd.concat(frames, ignore_index=True))
     revision = describe_environment().get("git_revision")
-    openings = []
-    for entry in entries:
-        openings = lockbox.record_opening(folder, {**entry, "git_revision": revision})
-    return openings
+    return lockbox.record_opening(folder, {
+        "model": study.primary, "git_revision": revision,
+        "tasks": {entry.pop("task"): entry for entry in entries}})

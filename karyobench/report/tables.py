@@ -126,12 +126,10 @@ def _lockbox_note(results: Results) -> list[str]:
                     "opened: no number here comes from it."]
         return []
     last = openings[-1]
-    low, high = last["accuracy_ci"]
     times = "once" if len(openings) == 1 else f"{len(openings)} times (reopened)"
-    return [f"Lockbox (whole groups never trained or scored on by any run): {last['model']} "
-            f"trained on all other images scored {last['accuracy']:.3f} [95% CI {low:.3f}, "
-            f"{high:.3f}] on {last['n_images']} images of {last['n_groups']} groups; opened "
-            f"{times}, last on {last['opened_utc']}."]
+    return [f"Lockbox (whole groups never trained or scored on by any run): "
+            f"{lockbox.describe_opening(last)}; opened {times}, last on "
+            f"{last['opened_utc']}."]
 
 
 def _seed_note(n_train_seeds: int) -> list[str]:

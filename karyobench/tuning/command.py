@@ -34,8 +34,10 @@ def _echo(message: str) -> None:
 
 
 def prepare(study_path: Path, storage: str | None, n_trials: int | None,
-            timeout: float | None, out: Path | None):
-    """(study, out_dir, storage URL, dataset, jobs, protocols, task_info, groups)."""
+            timeout: float | None, out: Path | None, lockboxes: Path | None = None):
+    """(study, out_dir, storage URL, dataset, jobs, protocols, task_info, groups).
+
+    ``lockboxes``: the lockbox registry folder (None: ``./lockboxes``)."""
     from karyobench.evaluation import lockbox
     from karyobench.evaluation.runner import group_column_of, load_study_dataset, plan_jobs
     from karyobench.study import load_study
@@ -53,7 +55,7 @@ def prepare(study_path: Path, storage: str | None, n_trials: int | None,
     url = storage or default_storage_url(out_dir)
     dataset = load_study_dataset(config)
     group_column = group_column_of(config, dataset)
-    lockbox.guard(config, dataset, group_column, lockbox.DEFAULT_REGISTRY,
+    lockbox.guard(config, dataset, group_column, lockboxes or lockbox.DEFAULT_REGISTRY,
                   lockbox.study_lockbox(config, dataset, group_column))
     jobs, protocols, task_info = plan_jobs(config, dataset)
     groups = dataset.groups.get(group_column) if group_column else None
@@ -68,13 +70,14 @@ def _labels_by_task(config, dataset):
 
 
 def search_all(study_path: Path, storage: str | None, n_trials: int | None,
-               timeout: float | None, out: Path | None, log=_echo) -> int:
+               timeout: float | None, out: Path | None, log=_echo,
+               lockboxes: Path | None = None) -> int:
     """A search worker: run trials of every pending tuned fold, then return."""
     from karyobench.evaluation.store import ResultsStore
     from karyobench.tuning.nested import make_context, search
 
     config, out_dir, url, dataset, jobs, *_ = prepare(study_path, storage, n_trials,
-                                                      timeout, out)
+                                                      timeout, out, lockboxes)
     store = ResultsStore(out_dir)
     labels = _labels_by_task(config, dataset)
     n = 0
@@ -100,6 +103,8 @@ def tune_command(
                                 help="search worker processes sharing the storage"),
     out: Optional[Path] = typer.Option(None, "--out", help="results folder "
                                        "(default: results/<study name>)"),
+    lockboxes: Optional[Path] = typer.Option(None, "--lockboxes", help="folder of lockbox "
+                                             "records (default: ./lockboxes)"),
 ):
     """Nested-CV hyper-parameter search (Optuna) for the study's tuned estimators."""
     from karyobench.evaluation.runner import _write_metadata, _write_report
@@ -112,7 +117,7 @@ def tune_command(
 
     started = time.perf_counter()
     config, out_dir, url, dataset, jobs, protocols, task_info, groups = prepare(
-        study, storage, n_trials, timeout, out)
+        study, storage, n_trials, timeout, out, lockboxes)
     default = storage is None or url == default_storage_url(out_dir)
     if workers > 1 and sqlite_path(url) is not None:
         _echo(f"warning: {workers} workers share one SQLite file; writers wait for each "
@@ -133,7 +138,7 @@ def tune_command(
                     _echo(f"{ctx.study_name}: {n} trial(s) of an interrupted run marked "
                           "FAIL; they will be replaced")
         if workers > 1 and tuned:
-            _run_workers(study, url, n_trials, timeout, out_dir, workers)
+            _run_workers(study, url, n_trials, timeout, out_dir, workers, lockboxes)
         for job in pending:
             if job.tuning is not None:
                 result = tune_fold(job, dataset.images_for(job.canvas), labels[job.task], log=_echo)
@@ -181,11 +186,14 @@ def worker_args(study: Path, storage: str, n_trials: int | None, timeout: float 
     return args
 
 
-def _run_workers(study, url, n_trials, timeout, out_dir, workers: int) -> None:
+def _run_workers(study, url, n_trials, timeout, out_dir, workers: int,
+                 lockboxes: Path | None = None) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = dict(os.environ, KARYOBENCH_TF_THREADS=str(threads),
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(threads)))
     args = worker_args(study, url, n_trials, timeout, out_dir)
+    if lockboxes is not None:  # the workers plan the same folds under the same registry
+        args += ["--lockboxes", str(lockboxes)]
     _echo(f"starting {workers} search workers ({threads} TF thread(s) each)")
     processes = [subprocess.Popen(args, env=env) for _ in range(workers)]
     try:

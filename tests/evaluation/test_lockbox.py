@@ -104,7 +104,7 @@ def test_lockbox_opens_once_and_reopening_is_stated(tmp_path):
     predictions = pd.read_parquet(out / "lockbox" / "predictions.parquet")
     cv_groups = set(pd.read_parquet(out / "predictions.parquet")["group"])
     assert set(predictions["group"]) and not set(predictions["group"]) & cv_groups
-    assert openings[0]["accuracy"] == pytest.approx(
+    assert openings[0]["tasks"]["t"]["accuracy"] == pytest.approx(
         (predictions["y_true"] == predictions["y_pred"]).mean())
     assert "opened once" in (out / "summary.md").read_text()
     second = run_cli("lockbox", study, *args)
