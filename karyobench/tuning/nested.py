@@ -401,7 +401,8 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                 raise KaryobenchError(
                     f"{ctx.where}: {failed} tuning trials failed in Optuna study "
                     f"'{ctx.study_name}'; last error: {last.user_attrs.get('error', '?')}")
-            if active < config.n_trials:
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if active < config.n_trials or waiting:  # an enqueued trial counts as active
                 # a grid's order is drawn from its seed: one seed for the whole study
                 study.sampler = make_sampler(config, ctx.sampler_seed + (
                     0 if config.sampler == "grid" else len(trials)))

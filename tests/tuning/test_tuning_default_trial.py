@@ -312,3 +312,27 @@ def test_committed_tuning_studies_are_valid(name):
     tuned = [e.tuning for e in study.estimators if e.tuning]
     assert tuned and all(t.default_trial and t.inner_holdout == 0.2
                          and t.pruner == "hyperband" for t in tuned)
+
+
+def test_one_trial_is_the_default_and_it_runs(tmp_path):
+    """n_trials: 1 with the default enqueued: the waiting default is run, not counted as
+    done (it was, and the search ended with no completed trial)."""
+    import yaml as _yaml
+
+    from kb_support import run_cli
+
+    study = {"name": "one", "seed": 1,
+             "dataset": {"source": "synthetic", "canvas": {"mode": "native", "size": 24},
+                         "synthetic": {"normal_patients": 6, "cells_per_patient": 1,
+                                       "seed": 3, "abnormalities": {}}},
+             "tasks": [{"name": "t", "classes": ["1", "2", "3"]}],
+             "estimators": [{"kind": "svm_linear_pixels", "tuning": {
+                 "n_trials": 1, "inner_folds": 2,
+                 "space": {"svc__C": {"type": "float", "low": 0.01, "high": 10,
+                                      "log": True}}}}],
+             "cv": {"split": "group", "folds": 2}}
+    path = tmp_path / "one.yaml"
+    path.write_text(_yaml.safe_dump(study))
+    result = run_cli("tune", path, "--out", tmp_path / "out", "--lockboxes", tmp_path / "box")
+    assert result.returncode == 0, result.stderr
+    assert "inner default" in result.stderr and "(1 trials" in result.stderr
