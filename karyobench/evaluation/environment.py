@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from karyobench._tf import numerics_flags
 
@@ -76,14 +77,34 @@ def _tensorflow_build() -> dict | None:
     return build
 
 
-def _git_revision() -> str | None:
+CODE_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _git_revision(checkout: Path = CODE_CHECKOUT) -> str | None:
+    """The revision of the code that ran (the checkout karyobench is imported from, not
+    the working directory), ``-dirty`` if tracked files outside ``results/`` changed:
+    the results a run is writing are not a change of the code that made them. None if
+    karyobench is not run from a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                              check=True, cwd=checkout).stdout.strip()
+
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        # the results being written are not a change of the code that made them
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
-                                "--", ".", ":(exclude)results"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != checkout:
+            return None  # an installed package inside some other repository
+        rev = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                    ":(exclude)results")
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def portable_record(run: dict) -> dict:
+    """An earlier run's record (``previous_runs``) with its command's program by name,
+    as ``describe_environment`` now records it (older records held its absolute path)."""
+    command = run.get("command")
+    if isinstance(command, str) and command:
+        program, _, rest = command.partition(" ")
+        run = {**run, "command": " ".join(filter(None, [os.path.basename(program), rest]))}
+    return run

@@ -27,7 +27,7 @@ from karyobench.estimators import build
 from karyobench.estimators.registry import seed_params
 from karyobench.evaluation.backends import BACKENDS
 from karyobench.evaluation.ensembles import combine, plan_ensembles
-from karyobench.evaluation.environment import describe_environment
+from karyobench.evaluation.environment import describe_environment, portable_record
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.restore import KEYS_FILE, restore_folds, write_fold_keys
 from karyobench.evaluation.splitters import describe, make_splits, resolve_kind
@@ -350,7 +350,7 @@ def _previous_runs(path: Path) -> list[dict]:
     except (OSError, ValueError):
         return []
     history = earlier.pop("previous_runs", [])
-    return history + [earlier]
+    return [portable_record(run) for run in history + [earlier]]
 
 
 def _write_metadata(store, study, dataset, protocols, task_info, group_column,

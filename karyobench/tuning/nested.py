@@ -24,8 +24,8 @@ import hashlib
 import json
 import math
 import os
-import socket
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 
@@ -441,8 +441,17 @@ def progress(study: optuna.Study, n_trials: int, elapsed: float) -> str:
     return text + f"; {elapsed:.0f} s"
 
 
+_WORKER_IDS: dict[int, str] = {}
+
+
+def worker_id() -> str:
+    """A random name per worker process, recorded on its trials: tells workers apart in
+    the committed storage without recording a host name or a process id."""
+    return _WORKER_IDS.setdefault(os.getpid(), f"worker-{uuid.uuid4().hex[:8]}")
+
+
 def _run_trial(study, trial, ctx, log) -> None:
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr("worker", worker_id())
     with Heartbeat(study._storage, trial._trial_id):
         try:
             value = evaluate_trial(trial, ctx)
