@@ -85,10 +85,13 @@ class DatasetConfig(_Strict):
     group_column: str | None = Field(
         "auto", description="column whose groups never straddle train/test; auto: "
         "patient_id, karyotype_id or cell_id if present; null: no groups")
-    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = "auto"
+    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = Field(
+        "auto", description="crop polarity; auto: read from the crop border")
     canvas: CanvasConfig = Field(default_factory=CanvasConfig)
     limit_groups: int | None = Field(None, ge=2, description="keep a seeded sample of groups")
-    on_bad_image: Literal["error", "skip"] = "error"
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error", description="an unreadable image stops the run, or is skipped and listed in "
+        "skipped_files.csv")
     lockbox: LockboxConfig | None = Field(
         None, description="groups no run or tune ever trains or scores on, opened once by "
         "`karyobench lockbox` for the declared primary (karyobench.evaluation.lockbox)")
@@ -122,7 +125,7 @@ class DatasetConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$", description="label in tables")
     classes: list[str] | Literal["normal24", "all32", "all"] = Field(
         "normal24", description="class labels to keep (in order) or a preset")
     relabel: dict[str, str] = Field(default_factory=dict,
@@ -214,8 +217,9 @@ class CVConfig(_Strict):
         "StratifiedGroupKFold by dataset.group_column; group:<column>: grouped by another "
         "column of the data (e.g. group:cell_id, to measure what a finer grouping leaks); "
         "image: the seed's leaky image-level split; a list runs each protocol")
-    folds: int = Field(5, ge=2, le=50)
-    repeats: int = Field(1, ge=1, le=100)
+    folds: int = Field(5, ge=2, le=50, description="outer folds per repeat")
+    repeats: int = Field(1, ge=1, le=100, description="partitions, each shuffled with its "
+                         "own seed (seed, seed + 1, ...)")
     train_seeds: int = Field(
         1, ge=1, le=20, description="train every estimator x fold under this many "
         "initialisation seeds on the same split (random_state = its own seed, +1, +2, ...): "
@@ -258,7 +262,8 @@ class ExternalConfig(_Strict):
     group_column: str | None = Field(
         "auto", description="groups resampled by the external CIs; auto: patient_id, "
         "slide_id, karyotype_id or cell_id if present")
-    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = "auto"
+    polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = Field(
+        "auto", description="crop polarity; auto: read from the crop border")
     relabel: dict[str, str] = Field(default_factory=dict, description="map this set's "
                                     "labels to the study's labels before each task's own "
                                     "relabel; rows outside a task are not scored (counted)")
@@ -266,7 +271,9 @@ class ExternalConfig(_Strict):
         None, description="placement of this set's crops; default: each scored "
         "estimator's own canvas mode (the size always follows the estimator, so the "
         "images fit its input)")
-    on_bad_image: Literal["error", "skip"] = "error"
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error", description="an unreadable image stops the run, or is skipped and listed in "
+        "skipped_files.csv")
 
     @field_validator("relabel", mode="before")
     @classmethod
@@ -286,18 +293,24 @@ class ExternalConfig(_Strict):
 
 
 class ExecutionConfig(_Strict):
-    backend: Literal["sequential", "loky", "dask"] = "sequential"
-    workers: int = Field(1, ge=1)
+    backend: Literal["sequential", "loky", "dask"] = Field(
+        "sequential", description="where fold jobs run: this process, local processes, a "
+        "dask cluster")
+    workers: int = Field(1, ge=1, description="parallel fold jobs (loky, dask)")
     scheduler: str | None = Field(None, description="dask scheduler address tcp://host:port")
 
 
 class Study(_Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$")
-    description: str = ""
-    seed: int = 1
-    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
-    tasks: list[TaskConfig] = Field(..., min_length=1)
-    estimators: list[EstimatorConfig] = Field(..., min_length=1)
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="results go to results/<name>/ (or --out DIR)")
+    description: str = Field("", description="free text, shown in the report")
+    seed: int = Field(1, description="CV shuffling, model initialisation, generator")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig,
+                                   description="the images, their labels and groups")
+    tasks: list[TaskConfig] = Field(..., min_length=1, description="classification "
+                                    "tasks, each run with every estimator")
+    estimators: list[EstimatorConfig] = Field(..., min_length=1,
+                                              description="the models compared")
     ensembles: list[EnsembleConfig] = Field(
         default_factory=list, description="soft-voting ensembles of estimators above, "
         "built from their stored fold probabilities (no retraining)")
@@ -305,12 +318,14 @@ class Study(_Strict):
         None, description="the estimator or ensemble declared, before the run, as the "
         "study's result: reports name it and draw the error gallery and swap table from it "
         "(default: none declared; those use the most accurate model, picked afterwards)")
-    cv: CVConfig = Field(default_factory=CVConfig)
+    cv: CVConfig = Field(default_factory=CVConfig, description="the cross-validation "
+                         "protocol")
     external: list[ExternalConfig] = Field(
         default_factory=list, description="further datasets (another lab, stain or the "
         "synthetic cohort) on which every model trained on an outer training fold is also "
         "scored; reported beside the cross-validated scores")
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig,
+                                       description="where the fold jobs run")
 
     @field_validator("estimators")
     @classmethod
