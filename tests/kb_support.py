@@ -63,6 +63,18 @@ def bioimlab_dataset(**overrides) -> dict:
 
 
 
+def synthetic_dataset(**overrides) -> dict:
+    """A tiny generated cohort (4 patients, one cell each: 8 crops of each of classes 1-3,
+    grouped by patient), so tests of the run machinery need no real images."""
+    dataset = {"source": "synthetic", "group_column": "patient_id",
+               "synthetic": {"normal_patients": 4, "cells_per_patient": 1, "seed": 5,
+                             "abnormalities": {}},
+               "canvas": {"mode": "native", "size": 24}}
+    dataset.update(overrides)
+    return dataset
+
+
+
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "karyobench.cli", *map(str, args)]
 

@@ -11,7 +11,7 @@ import pytest
 from karyobench.errors import ConfigError
 from karyobench.evaluation.runner import run_study
 from karyobench.study import parse_study
-from kb_support import bioimlab_dataset, tiny_study
+from kb_support import synthetic_dataset, tiny_study
 
 MEMBERS = [
     {"kind": "rf_pixels", "name": "rf", "params": {"rf__n_estimators": 20}},
@@ -23,7 +23,7 @@ MEMBERS = [
 
 def ensemble_study(ensembles, **extra):
     return parse_study(tiny_study(
-        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
+        synthetic_dataset(canvas={"mode": "native", "size": 16}),
         estimators=MEMBERS, ensembles=ensembles, cv={"split": "group", "folds": 2}, **extra))
 
 

@@ -12,7 +12,7 @@ import yaml
 from karyobench.evaluation.restore import KEYS_FILE
 from karyobench.evaluation.runner import run_study
 from karyobench.study import parse_study
-from kb_support import bioimlab_dataset, error_line, run_cli, tiny_study
+from kb_support import error_line, run_cli, synthetic_dataset, tiny_study
 
 RF = {"kind": "rf_pixels", "name": "rf", "params": {"rf__n_estimators": 15}}
 LOGREG = {"kind": "logreg_pixels", "name": "logreg"}
@@ -20,7 +20,7 @@ VOTE = [{"name": "vote", "members": ["rf", "logreg"]}]
 
 
 def study_with(estimators, ensembles=VOTE, name="restore"):
-    return tiny_study(bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
+    return tiny_study(synthetic_dataset(canvas={"mode": "native", "size": 16}),
                       name=name, estimators=estimators, ensembles=ensembles,
                       cv={"split": "group", "folds": 2})
 

@@ -11,12 +11,12 @@ import pytest
 from karyobench.errors import ConfigError
 from karyobench.evaluation.runner import load_study_dataset, plan_jobs, run_study
 from karyobench.study import parse_study
-from kb_support import bioimlab_dataset, tiny_study
+from kb_support import synthetic_dataset, tiny_study
 
 
 def canvas_study(**estimator_canvas):
     return parse_study(tiny_study(
-        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
+        synthetic_dataset(canvas={"mode": "native", "size": 16}),
         estimators=[
             {"kind": "rf_pixels", "name": "rf_16px", "params": {"rf__n_estimators": 20}},
             {"kind": "rf_pixels", "name": "rf_24px_fit", "params": {"rf__n_estimators": 20},
@@ -56,7 +56,7 @@ def test_run_records_each_canvas_and_reuses_both_on_rerun(tmp_path):
 
 def test_too_small_estimator_canvas_names_the_estimator():
     study = parse_study(tiny_study(
-        bioimlab_dataset(limit_groups=4),
+        synthetic_dataset(),
         estimators=[{"kind": "resnet", "name": "deep",
                      "params": {"widths": [4, 8, 16, 32, 64]},
                      "canvas": {"mode": "native", "size": 16}}]))
@@ -74,7 +74,7 @@ def test_native_channel_stacks_the_native_rendering_behind_the_fit_one(tmp_path)
     assert both.shape == (len(dataset), 24, 24, 2)
     fit = load_study_dataset(canvas_study()).images_for("fit24")
     native = load_study_dataset(parse_study(tiny_study(
-        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 24})))).images
+        synthetic_dataset(canvas={"mode": "native", "size": 24})))).images
     np.testing.assert_array_equal(both[..., 0], fit)
     np.testing.assert_array_equal(both[..., 1], native)
     # the native channel keeps relative size: chromosome 1 outgrows 21 there, not on fit
