@@ -35,6 +35,24 @@ def _split_pairs(a: Results, b: Results) -> list[tuple[str, str]]:
     return [(a.splits[0], b.splits[0])] if a.splits and b.splits else []
 
 
+def _agreement(a: Results, b: Results, oof_a: pd.DataFrame, oof_b: pd.DataFrame,
+               task: str) -> dict:
+    """How far two runs of one model differ image by image, on the (repeat, fold, image)
+    cells both predicted: the share of identical predicted classes and the largest
+    probability difference (0 at the stored 1e-6 rounding: bit-identical training)."""
+    keys = ["repeat", "fold", "sample"]
+    merged = oof_a.merge(oof_b, on=keys, suffixes=("_a", "_b"))
+    if merged.empty:
+        return {"n_shared_predictions": 0, "same_predictions": np.nan,
+                "max_abs_probability_diff": np.nan}
+    columns = [f"p_{c}" for c in a.classes(task) if f"p_{c}" in oof_b.columns]
+    difference = np.abs(merged[[f"{c}_a" for c in columns]].to_numpy(dtype=float)
+                        - merged[[f"{c}_b" for c in columns]].to_numpy(dtype=float))
+    return {"n_shared_predictions": int(len(merged)),
+            "same_predictions": float((merged["y_pred_a"] == merged["y_pred_b"]).mean()),
+            "max_abs_probability_diff": float(difference.max()) if difference.size else np.nan}
+
+
 def comparison_table(a: Results, b: Results) -> Table:
     """One section per common (split, task): estimators in both runs, A vs B scores and change."""
     sections = [_protocol_section(a, b)]
@@ -66,6 +84,7 @@ def comparison_table(a: Results, b: Results) -> Table:
                         "pooled_macro_f1_a": pooled_a["macro_f1"],
                         "pooled_macro_f1_b": pooled_b["macro_f1"],
                         "pooled_accuracy_diff": pooled_b["accuracy"] - pooled_a["accuracy"],
+                        **_agreement(a, b, oof_a, oof_b, task),
                     }
                 )
             if not rows:
@@ -85,6 +104,9 @@ def comparison_table(a: Results, b: Results) -> Table:
                     "B − A pooled acc.": [f"{v:+.3f}" if not np.isnan(v) else "—" for v in frame.pooled_accuracy_diff],
                     "A macro-F1": [fmt(v) for v in frame.pooled_macro_f1_a],
                     "B macro-F1": [fmt(v) for v in frame.pooled_macro_f1_b],
+                    "same predictions": [f"{v:.1%}" if np.isfinite(v) else "—"
+                                         for v in frame.same_predictions],
+                    "max |Δp|": [fmt(v, 6) for v in frame.max_abs_probability_diff],
                 },
                 index=pd.Index(frame["estimator"], name="estimator"),
             )

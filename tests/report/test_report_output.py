@@ -181,3 +181,22 @@ def test_rebuilt_report_is_byte_identical(make_results):
     assert first.keys() == second.keys() and any(p.suffix == ".svg" for p in first)
     changed = [p.name for p in first if first[p] != second[p]]
     assert changed == []
+
+
+def test_compare_says_how_many_predictions_two_runs_share(make_results, tmp_path):
+    """A run compared with an identical copy agrees 100% with max |dp| 0; flipping some
+    predictions of the copy shows up image by image."""
+    a = make_results("same_a", seed=1)
+    b = make_results("same_b", seed=1)
+    compare(a, b, tmp_path / "cmp")
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert (table["same_predictions"] == 1.0).all()
+    assert (table["max_abs_probability_diff"] == 0).all()
+    predictions = pd.read_parquet(b / "predictions.parquet")
+    flip = predictions.index[:10]
+    predictions.loc[flip, "y_pred"] = predictions.loc[flip, "y_pred"] + "_other"
+    predictions.to_parquet(b / "predictions.parquet")
+    compare(a, b, tmp_path / "cmp2")
+    changed = pd.read_csv(tmp_path / "cmp2" / "comparison.csv")
+    assert (changed["same_predictions"] < 1).any()
+    assert "same predictions" in (tmp_path / "cmp2" / "comparison.md").read_text()
