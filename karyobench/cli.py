@@ -205,24 +205,62 @@ def _register_tune():
 _register_tune()
 
 
+# typer >= 0.2x raises its bundled copy of click's exceptions (typer._click), older typer
+# the click package's; typer.BadParameter descends from whichever is in use, in every version.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+INTERRUPTED = "interrupted; finished folds are kept, re-run to resume"
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``finally`` blocks (the results-folder lock,
+    the progress bar) run; a BaseException so no ``except Exception`` swallows it."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _usage_line(err) -> str:
+    """One line for a command-line usage error, pointing at the command's --help."""
+    ctx = getattr(err, "ctx", None)
+    message = " ".join(err.format_message().split()).rstrip(".")
+    hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    return f"{message}{hint}."
+
+
+def _error(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    """Entry point: every user error is one ``error:`` line and exit code 2; Ctrl-C exits
+    130 and SIGTERM 143, each saying that finished folds are kept."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="karyobench")
     except KaryobenchError as err:
         if _DEBUG["on"]:
             raise
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
-                      soft_wrap=True)
-        sys.exit(2)
-    except Exception as err:  # click's own usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
+        _error(str(err), 2)
+    except _USAGE_ERROR as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # the help was just printed
             sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        _error(_usage_line(err), 2)
+    except _CLICK_ERROR as err:
+        _error(" ".join(err.format_message().split()), err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):  # older typer turns Ctrl-C into Abort
+        _error(INTERRUPTED, EXIT_SIGINT)
+    except Terminated:
+        _error(INTERRUPTED, EXIT_SIGTERM)
+    if code == EXIT_SIGINT:  # typer turns Ctrl-C into exit code 130 without a word
+        _error(INTERRUPTED, EXIT_SIGINT)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -633,6 +633,83 @@ def test_bad_backend_option(tmp_path):
     assert "--backend 'threads' is unknown; use sequential, loky or dask" in line
 
 
+# -- command-line usage errors and interrupts ----------------------------------------------
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["rnu"], "No such command 'rnu'. Did you mean 'run'?; see 'karyobench --help'."),
+    (["run"], "Missing argument 'study'; see 'karyobench run --help'."),
+    (["run", "s.yaml", "--outt", "x"], "No such option: --outt"),
+    (["run", "s.yaml", "--workers", "two"], "Invalid value for '--workers'"),
+    (["report"], "Missing argument 'results_dir'; see 'karyobench report --help'."),
+], ids=["unknown_command", "missing_study", "unknown_option", "bad_int", "missing_folder"])
+def test_usage_error_is_one_line_and_exit_2(args, expect, tmp_path):
+    line = error_line(run_cli(*args, cwd=tmp_path))
+    assert expect in line
+    assert not list(tmp_path.iterdir()), "a usage error wrote files"
+
+
+def test_no_arguments_prints_help_and_exits_2():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "run" in result.stdout + result.stderr and "Usage" in result.stdout + result.stderr
+
+
+def test_failed_run_leaves_no_lock_nor_empty_folders(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    (root / "1" / "zero.png").write_bytes(b"")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, root))
+    out = tmp_path / "new" / "out"
+    assert "empty file (0 bytes)" in error_line(run_cli("run", study, "--out", out))
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("kept")
+    error_line(run_cli("run", study, "--out", existing))
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
+
+
+def slow_folders_study(tmp: Path) -> Path:
+    """A DCNN study whose folds take seconds each, to interrupt mid-run."""
+    dcnn = dict(TINY_DCNN, epochs=400, batch_size=4)
+    return write_yaml(tmp / "s.yaml", folders_study(
+        tmp, image_folders(tmp / "imgs", n=6), estimators=[{"kind": "dcnn", "params": dcnn}]))
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
+def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               NO_COLOR="1", TERM="dumb", COLUMNS="200")
+    proc = subprocess.Popen(cli_command("run", slow_folders_study(tmp_path), "--out", out,
+                                        "--cache-dir", tmp_path / "cache"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((out / "jobs").glob("*.json")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no fold saved in time"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: interrupted; finished folds are kept, re-run to resume")
+    saved = list((out / "jobs").glob("*.json"))
+    assert 1 <= len(saved) < 3
+    assert not (out / ".lock").exists()
+    result = run_ok(tmp_path / "s.yaml", out, tmp_path / "cache")
+    assert f"reusing {len(saved)} finished fold(s)" in result.stderr
+
+
 def format_folders(root: Path) -> tuple[Path, set[str]]:
     """Two classes of 16-bit, RGBA, palette, RGB and inverted crops, plus bad files."""
     for c, label in enumerate(("1", "2")):
