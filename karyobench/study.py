@@ -85,6 +85,9 @@ class DatasetConfig(_Strict):
     group_column: str | None = Field(
         "auto", description="column whose groups never straddle train/test; auto: "
         "patient_id, karyotype_id or cell_id if present; null: no groups")
+    missing_groups: Literal["error", "own_group"] = Field(
+        "error", description="rows with an empty id in the group column: error (naming "
+        "the rows), or own_group (each such image its own group; never one pooled group)")
     polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = Field(
         "auto", description="crop polarity; auto: read from the crop border")
     canvas: CanvasConfig = Field(default_factory=CanvasConfig)
@@ -98,10 +101,15 @@ class DatasetConfig(_Strict):
 
     @model_serializer(mode="wrap")
     def _record_only_what_acts(self, handler):
-        """A dataset without a lockbox records none (older digests stay valid)."""
+        """A dataset without a lockbox records none, and keys added after results were
+        committed are recorded only when set away from their default (older config.yaml
+        files and digests stay valid)."""
         record = handler(self)
         if self.lockbox is None:
             record.pop("lockbox", None)
+        for key, default in _LATER_DATASET_DEFAULTS.items():
+            if record.get(key) == default:
+                record.pop(key)
         return record
 
     @field_validator("path", mode="before")
@@ -122,6 +130,9 @@ class DatasetConfig(_Strict):
 
             SynthConfig(**value)
         return value
+
+
+_LATER_DATASET_DEFAULTS = {"missing_groups": "error"}
 
 
 class TaskConfig(_Strict):

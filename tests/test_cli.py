@@ -292,6 +292,24 @@ def subset_manifest(tmp: Path, extra_rows=None, karyotypes=range(1, 4),
     return out
 
 
+def generated_manifest(tmp: Path, n_groups: int = 6, classes=("1", "2"),
+                       empty_groups=()) -> Path:
+    """A manifest of generated crops, one per class and karyotype; ``empty_groups``: the
+    0-based rows whose karyotype_id is left empty."""
+    rows = []
+    for g in range(n_groups):
+        for c, label in enumerate(classes):
+            path = tmp / "data" / "img" / f"k{g}_{label}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(bar_image(12 + 8 * c + g % 3)).save(path)
+            rows.append({"path": f"img/{path.name}", "label": label, "karyotype_id": f"k{g}"})
+    table = pd.DataFrame(rows)
+    table.loc[list(empty_groups), "karyotype_id"] = ""
+    manifest = tmp / "data" / "labels.csv"
+    table.to_csv(manifest, index=False)
+    return manifest
+
+
 def manifest_study(manifest: Path, **overrides) -> dict:
     dataset = {"source": "manifest", "path": str(manifest), "canvas": {"size": 16}}
     dataset.update(overrides.pop("dataset", {}))
@@ -511,6 +529,20 @@ def _(tmp):
                                          cv={"split": "group", "folds": 3}))
 
 
+@bad_input("missing_group_ids", "manifest rows with an empty group id",
+           "8 row(s) have no karyotype_id (CSV line(s) 2, 3, 4, 6, 8 and 3 more)", cli=True)
+def _(tmp):
+    manifest = generated_manifest(tmp, empty_groups=[0, 1, 2, 4, 6, 7, 9, 11])
+    return study_case(tmp, manifest_study(manifest))
+
+
+@bad_input("limit_groups_group_column_absent", "group_column not in the data, with "
+           "limit_groups", "dataset.group_column 'patient_id' is not in the data")
+def _(tmp):
+    return study_case(tmp, manifest_study(generated_manifest(tmp), dataset={
+        "group_column": "patient_id", "limit_groups": 3}))
+
+
 @bad_input("limit_groups_without_groups", "limit_groups on class folders",
            "limit_groups needs a group column")
 def _(tmp):
@@ -631,6 +663,22 @@ def test_bad_backend_option(tmp_path):
                                                           image_folders(tmp_path / "imgs")))
     line = error_line(run_cli("run", study, "--backend", "threads", "--out", tmp_path / "o"))
     assert "--backend 'threads' is unknown; use sequential, loky or dask" in line
+
+
+def test_missing_group_ids_as_own_groups_never_pool(tmp_path):
+    empty = [0, 3, 4, 9]
+    manifest = generated_manifest(tmp_path, empty_groups=empty)
+    study = write_yaml(tmp_path / "s.yaml", manifest_study(
+        manifest, dataset={"missing_groups": "own_group"}, cv={"split": "group", "folds": 3}))
+    out = tmp_path / "out"
+    run_ok(study, out, tmp_path / "cache")
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    groups = predictions.drop_duplicates("sample").set_index("sample")["group"]
+    assert groups.loc[empty].is_unique and "" not in set(groups)
+    assert groups.nunique() == 6 + len(empty)  # each of k0-k5 keeps a row
+    assert not any(shared_groups_per_fold(predictions))
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["dataset"]["missing_groups"] == "own_group"
 
 
 # -- command-line usage errors and interrupts ----------------------------------------------
@@ -757,11 +805,19 @@ def test_formats_work_and_skip_lists_every_bad_file(tmp_path):
 def write_docs() -> None:
     import tempfile
 
+    existing = DOCS.read_text() if DOCS.is_file() else ""
     rows = []
     for case in BAD_INPUTS:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            study, out, extra = case.build(tmp)
+            try:
+                study, out, extra = case.build(tmp)
+            except pytest.skip.Exception:  # needs the real images: keep its documented row
+                kept = re.search(rf"^\| {re.escape(case.description)} \| `(.*)` \|$",
+                                 existing, re.MULTILINE)
+                assert kept, f"{case.id}: needs the real data and is not documented yet"
+                rows.append((case.description, kept.group(1)))
+                continue
             result = run_cli("run", study, "--out", out, "--cache-dir", tmp / "cache", *extra)
             line = error_line(result)
             assert case.expect in line, (case.id, line)
@@ -778,7 +834,6 @@ def write_docs() -> None:
         "| bad input | message |\n|---|---|\n")
     body = "".join(f"| {what} | `{message}` |\n" for what, message in rows)
     # the hand-written sections after the generated table are kept as they are
-    existing = DOCS.read_text() if DOCS.is_file() else ""
     marker = "\n## Inputs that must work"
     footer = existing[existing.index(marker):] if marker in existing else ""
     DOCS.parent.mkdir(parents=True, exist_ok=True)

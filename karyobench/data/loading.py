@@ -27,13 +27,24 @@ def default_cache_dir() -> Path:
 def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
                  polarity: str = "auto", canvas_mode: str = "native", canvas_size: int = 64,
                  canvas_exponent: float = 0.5, limit_groups: int | None = None,
-                 group_column: str | None = None, on_bad_image: str = "error", seed: int = 0,
+                 group_column: str | None = "auto", missing_groups: str = "error",
+                 on_bad_image: str = "error", seed: int = 0,
                  cache_dir: Path | None = None) -> Dataset:
-    """Read the source, decode, normalise polarity, place on the canvas; cached on disk."""
+    """Read the source, decode, normalise polarity, place on the canvas; cached on disk.
+
+    ``group_column`` is the study's: "auto" (the first of :data:`GROUP_COLUMNS` present),
+    a column name, or None (no groups). Rows without an id in it are an error, or with
+    ``missing_groups="own_group"`` each such image is its own group: pooling them into
+    one group "" would let their karyotypes straddle train and test unseen.
+    """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     table = read_source(source, path=path, synthetic=synthetic, cache_dir=cache_dir)
+    column = _resolve_group_column(table, group_column)
+    if column is not None:
+        table = _fill_missing_groups(table, column, missing_groups,
+                                     f"{source} '{path}'" if path else source)
     if limit_groups:
-        table = _limit_groups(table, limit_groups, group_column, seed)
+        table = _limit_groups(table, limit_groups, column, seed)
     params = dict(polarity=polarity, canvas_mode=canvas_mode, canvas_size=int(canvas_size),
                   on_bad_image=on_bad_image, version=CACHE_VERSION)
     if canvas_mode == "power":  # only this mode reads the exponent; other keys unchanged
@@ -62,10 +73,43 @@ def _describe_source(source: str, path, synthetic) -> str:
     return f"{source} {os.path.relpath(path) if os.path.isabs(str(path)) else path}"
 
 
+def _resolve_group_column(table: pd.DataFrame, wanted: str | None) -> str | None:
+    if wanted is None:
+        return None
+    if wanted == "auto":
+        return next((c for c in GROUP_COLUMNS if c in table), None)
+    if wanted not in table:
+        found = [c for c in GROUP_COLUMNS if c in table]
+        raise DataError(f"dataset.group_column '{wanted}' is not in the data; columns "
+                        f"found: {', '.join(found) or 'none'}.")
+    return wanted
+
+
+def _fill_missing_groups(table: pd.DataFrame, column: str, missing_groups: str,
+                         where: str) -> pd.DataFrame:
+    """Empty ids: an error naming the rows, or (own_group) a distinct id per row."""
+    ids = table[column].fillna("").astype(str).str.strip()
+    empty = np.flatnonzero(ids == "")
+    if not len(empty):
+        return table
+    rows = [int(table.index[i]) + 2 for i in empty]  # CSV line: header is line 1
+    if missing_groups != "own_group":
+        shown = ", ".join(map(str, rows[:5])) + \
+            (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise DataError(
+            f"{where}: {len(rows)} row(s) have no {column} (CSV line(s) {shown}); fill them "
+            f"in, or set dataset.missing_groups: own_group to make each such image its "
+            "own group.")
+    table = table.copy()
+    ids.iloc[empty] = [f"own-group-line{row}" for row in rows]
+    table[column] = ids
+    return table
+
+
 def _limit_groups(table: pd.DataFrame, n_groups: int, group_column: str | None,
                   seed: int) -> pd.DataFrame:
     column = group_column or next((c for c in GROUP_COLUMNS if c in table), None)
-    if column is None:
+    if column is None:  # (a study with group_column: null still samples by a column)
         raise DataError("dataset.limit_groups needs a group column (patient_id, "
                         "karyotype_id or cell_id) in the data; none was found.")
     names = np.array(sorted(table[column].unique()))

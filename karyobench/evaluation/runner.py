@@ -94,7 +94,7 @@ def load_on_canvas(config, canvas, cache_dir, seed: int = 0) -> Dataset:
         polarity=config.polarity, canvas_mode=canvas.mode,
         canvas_size=canvas.size, canvas_exponent=canvas.exponent,
         limit_groups=config.limit_groups,
-        group_column=None if config.group_column in (None, "auto") else config.group_column,
+        group_column=config.group_column, missing_groups=config.missing_groups,
         on_bad_image=config.on_bad_image, seed=seed, cache_dir=cache_dir)
 
 
