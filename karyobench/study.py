@@ -312,8 +312,8 @@ class ExecutionConfig(_Strict):
 
 
 class Study(_Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$",
-                      description="results go to results/<name>/ (or --out DIR)")
+    name: str = Field(..., description="results go to results/<name>/ (or --out DIR); "
+                      "starts with a letter or digit, then letters, digits, _ . -")
     description: str = Field("", description="free text, shown in the report")
     seed: int = Field(1, description="CV shuffling, model initialisation, generator")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig,
@@ -337,6 +337,17 @@ class Study(_Strict):
         "scored; reported beside the cross-validated scores")
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig,
                                        description="where the fold jobs run")
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value):
+        """The name is a folder under results/: '.', '..', '/' or a leading dot would put
+        the results elsewhere or hide them."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", value):
+            raise ValueError("a study name starts with a letter or digit and holds only "
+                             "letters, digits, '_', '.' and '-' (it names the folder "
+                             "results/<name>)")
+        return value
 
     @field_validator("estimators")
     @classmethod

@@ -369,6 +369,23 @@ def _(tmp):
     return tmp, tmp / "out", []
 
 
+@bad_input("study_name_dotdot", "study name '..' (would write outside results/)",
+           "'name' = '..': a study name starts with a letter or digit", cli=True)
+def _(tmp):
+    return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"), name=".."))
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden"])
+def test_study_name_cannot_leave_results(name, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, image_folders(
+        tmp_path / "imgs"), name=name))
+    line = error_line(run_cli("run", study, "--cache-dir", tmp_path / "cache", cwd=work))
+    assert f"'name' = '{name}'" in line
+    assert not list(work.iterdir())
+
+
 @bad_input("classes_not_a_list", "task classes neither a list nor a preset",
            "'tasks.0.classes' = 5: Input should be a valid list.")
 def _(tmp):
