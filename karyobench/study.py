@@ -18,6 +18,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_serializer, model_validator)
 
+from karyobench.data.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE
 from karyobench.errors import ConfigError
 from karyobench.tuning.space import TuningConfig
 
@@ -95,6 +96,10 @@ class DatasetConfig(_Strict):
     on_bad_image: Literal["error", "skip"] = Field(
         "error", description="an unreadable image stops the run, or is skipped and listed in "
         "skipped_files.csv")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=MIN_SIDE * MIN_SIDE, description="larger "
+                            "images are refused from their header (on_bad_image decides: "
+                            "error or skip) before any decoding; crops over 2048 px a side "
+                            "are reduced while decoding")
     lockbox: LockboxConfig | None = Field(
         None, description="groups no run or tune ever trains or scores on, opened once by "
         "`karyobench lockbox` for the declared primary (karyobench.evaluation.lockbox)")
@@ -132,7 +137,7 @@ class DatasetConfig(_Strict):
         return value
 
 
-_LATER_DATASET_DEFAULTS = {"missing_groups": "error"}
+_LATER_DATASET_DEFAULTS = {"missing_groups": "error", "max_pixels": DEFAULT_MAX_PIXELS}
 
 
 class TaskConfig(_Strict):

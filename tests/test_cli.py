@@ -504,6 +504,23 @@ def _(tmp):
     return study_case(tmp, folders_study(tmp, root))
 
 
+def huge_png(path: Path, side: int = 20_000) -> Path:
+    """A PNG whose header says ``side`` x ``side`` px (400 MP): Pillow refuses it as a
+    decompression bomb; it holds only a few bytes of data."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+    from test_imageio import png_claiming_size
+
+    return png_claiming_size(path, side, side)
+
+
+@bad_input("huge_image", "20000x20000 px PNG (above dataset.max_pixels)",
+           "huge.png: image is 20000x20000 px (400 MP), above dataset.max_pixels", cli=True)
+def _(tmp):
+    root = image_folders(tmp / "imgs")
+    huge_png(root / "2" / "huge.png")
+    return study_case(tmp, folders_study(tmp, root))
+
+
 @bad_input("all_skipped", "every image unreadable with on_bad_image: skip",
            "no readable images in the dataset: all 2 file(s) were unreadable, e.g. ")
 def _(tmp):
@@ -808,12 +825,26 @@ def test_formats_work_and_skip_lists_every_bad_file(tmp_path):
     run_ok(study, out, tmp_path / "cache")
     skipped = pd.read_csv(out / "skipped_files.csv")
     assert set(skipped["path"]) == bad
-    assert skipped["reason"].str.contains("fix or remove the file").all()
+    # each says what is wrong; none says to set the on_bad_image: skip that is set
+    assert not skipped["reason"].str.contains("on_bad_image").any()
+    assert skipped["reason"].str.contains("empty file|not an image|too small|truncated").all()
     predictions = pd.read_parquet(out / "predictions.parquet")
     names = {Path(p).name for p in predictions["path"]}
     for stem in ("grey16", "rgba", "palette", "rgb", "inverted"):
         assert {f"{stem}_0", f"{stem}_1"} <= {n.split(".")[0] for n in names}, stem
     assert len(predictions) == 20  # 2 classes x 10 good crops, each tested once
+
+
+def test_huge_image_skipped_with_its_reason(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    huge = huge_png(root / "2" / "huge.png")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, root, dataset={"on_bad_image": "skip"}))
+    result = run_ok(study, tmp_path / "out", tmp_path / "cache")
+    assert "DecompressionBomb" not in result.stderr
+    skipped = pd.read_csv(tmp_path / "out" / "skipped_files.csv")
+    assert skipped.values.tolist() == [[str(huge.resolve()), "image is 20000x20000 px "
+                                        "(400 MP), above dataset.max_pixels = 50,000,000"]]
 
 
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------

@@ -13,11 +13,13 @@ import pandas as pd
 from karyobench.data.canvas import (canvas_scales, place_on_canvas, to_bright_on_dark,
                                     trim_background)
 from karyobench.data.dataset import Dataset
-from karyobench.data.imageio import read_grey
+from karyobench.data.imageio import DEFAULT_MAX_PIXELS, BadImage, read_crop
 from karyobench.data.sources import GROUP_COLUMNS, read_source
 from karyobench.errors import DataError
 
-CACHE_VERSION = 3  # 3: polarity detection compares the border with the mean
+# 3: polarity detection compares the border with the mean; 4: dataset.max_pixels, crops
+# over 2048 px reduced on decode, skip reasons without the remedy
+CACHE_VERSION = 4
 
 
 def default_cache_dir() -> Path:
@@ -28,8 +30,8 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
                  polarity: str = "auto", canvas_mode: str = "native", canvas_size: int = 64,
                  canvas_exponent: float = 0.5, limit_groups: int | None = None,
                  group_column: str | None = "auto", missing_groups: str = "error",
-                 on_bad_image: str = "error", seed: int = 0,
-                 cache_dir: Path | None = None) -> Dataset:
+                 on_bad_image: str = "error", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 seed: int = 0, cache_dir: Path | None = None) -> Dataset:
     """Read the source, decode, normalise polarity, place on the canvas; cached on disk.
 
     ``group_column`` is the study's: "auto" (the first of :data:`GROUP_COLUMNS` present),
@@ -46,7 +48,8 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     if limit_groups:
         table = _limit_groups(table, limit_groups, column, seed)
     params = dict(polarity=polarity, canvas_mode=canvas_mode, canvas_size=int(canvas_size),
-                  on_bad_image=on_bad_image, version=CACHE_VERSION)
+                  on_bad_image=on_bad_image, max_pixels=int(max_pixels),
+                  version=CACHE_VERSION)
     if canvas_mode == "power":  # only this mode reads the exponent; other keys unchanged
         params["canvas_exponent"] = float(canvas_exponent)
     cache_file = cache_dir / "images" / f"{_cache_key(table, params)}.npz"
@@ -55,7 +58,7 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     else:
         images, crop_sizes, kept, skipped = _decode(table, polarity, canvas_mode,
                                                     int(canvas_size), float(canvas_exponent),
-                                                    on_bad_image)
+                                                    on_bad_image, int(max_pixels))
         _write_cache(cache_file, images, crop_sizes, kept, skipped)
     table = table.iloc[kept].reset_index(drop=True)
     groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}
@@ -125,23 +128,29 @@ def _cache_key(table: pd.DataFrame, params: dict) -> str:
     return digest.hexdigest()[:24]
 
 
-def _decode(table, polarity, canvas_mode, canvas_size, canvas_exponent, on_bad_image):
-    crops, kept, skipped = [], [], []
+def _decode(table, polarity, canvas_mode, canvas_size, canvas_exponent, on_bad_image,
+            max_pixels):
+    crops, factors, kept, skipped = [], [], [], []
     for row, path in enumerate(table["path"]):
         try:
-            crops.append(trim_background(to_bright_on_dark(read_grey(Path(path)), polarity)))
+            pixels, factor = read_crop(Path(path), max_pixels)
+            crops.append(trim_background(to_bright_on_dark(pixels, polarity)))
+            factors.append(factor)
             kept.append(row)
-        except DataError as err:
+        except BadImage as err:
             if on_bad_image != "skip":
                 raise
-            skipped.append((path, str(err)))
+            skipped.append((path, err.reason))
     if not crops:
-        first = f", e.g. {skipped[0][1].split('; ')[0]}" if skipped else ""
+        first = f", e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise DataError(f"no readable images in the dataset: all {len(table)} file(s) were "
                         f"unreadable{first}.")
-    crop_sizes = np.array([c.shape for c in crops], dtype=np.int32)
+    # sizes in the file's own pixels, also for a crop reduced while decoding
+    crop_sizes = np.array([np.round(np.array(c.shape) * f) for c, f in zip(crops, factors)],
+                          dtype=np.int32)
     scales = canvas_scales(canvas_mode, crop_sizes, canvas_size, canvas_exponent)
-    images = np.stack([place_on_canvas(c, canvas_size, s) for c, s in zip(crops, scales)])
+    images = np.stack([place_on_canvas(c, canvas_size, None if s is None else s * f)
+                       for c, s, f in zip(crops, scales, factors)])
     # Quantise as the cache stores it, so a fresh decode and a cache hit are identical.
     images = images.astype(np.float16).astype(np.float32)
     return images, crop_sizes, np.array(kept), skipped

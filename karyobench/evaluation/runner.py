@@ -95,7 +95,8 @@ def load_on_canvas(config, canvas, cache_dir, seed: int = 0) -> Dataset:
         canvas_size=canvas.size, canvas_exponent=canvas.exponent,
         limit_groups=config.limit_groups,
         group_column=config.group_column, missing_groups=config.missing_groups,
-        on_bad_image=config.on_bad_image, seed=seed, cache_dir=cache_dir)
+        on_bad_image=config.on_bad_image, max_pixels=config.max_pixels, seed=seed,
+        cache_dir=cache_dir)
 
 
 def study_canvases(study: Study) -> dict[str, CanvasConfig]:
