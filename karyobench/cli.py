@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Optional
@@ -86,13 +87,31 @@ def run(
         raise KaryobenchError(f"--backend '{backend}' is unknown; use sequential, loky or dask.")
     out_dir = out or Path("results") / config.name
     progress = _FoldProgress()
-    try:
-        summary = run_study(config, out_dir, backend=backend, workers=workers,
-                            scheduler=scheduler, cache_dir=cache_dir, progress=progress,
-                            reuse=reuse, lockbox_registry=lockboxes)
-    finally:
-        progress.stop()
+    with contextlib.ExitStack() as cleanup:
+        cache = _cache_for_run(cache_dir, cleanup)
+        try:
+            summary = run_study(config, out_dir, backend=backend, workers=workers,
+                                scheduler=scheduler, cache_dir=cache, progress=progress,
+                                reuse=reuse, lockbox_registry=lockboxes)
+        finally:
+            progress.stop()
     _print_summary(summary)
+
+
+def _cache_for_run(cache_dir: Optional[Path], cleanup: contextlib.ExitStack) -> Path:
+    """The cache folder, or (default folder not writable) a temporary one, with a warning."""
+    import tempfile
+
+    from karyobench.data.loading import default_cache_dir, writable_cache_dir
+
+    cache = writable_cache_dir(cache_dir)
+    if cache is None:
+        cache = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+            prefix="karyobench-cache-")))
+        console.print(f"warning: cache folder '{escape(str(default_cache_dir()))}' is not "
+                      "writable; decoded images are cached for this run only (pass "
+                      "--cache-dir to keep them)", highlight=False, soft_wrap=True)
+    return cache
 
 
 def _print_summary(summary):

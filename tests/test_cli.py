@@ -16,6 +16,7 @@ Regenerate the documentation table from the real CLI with ``python tests/test_cl
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -761,8 +762,6 @@ def slow_folders_study(tmp: Path) -> Path:
 
 @pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
 def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
-    import os
-
     out = tmp_path / "out"
     env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
                NO_COLOR="1", TERM="dumb", COLUMNS="200")
@@ -845,6 +844,59 @@ def test_huge_image_skipped_with_its_reason(tmp_path):
     skipped = pd.read_csv(tmp_path / "out" / "skipped_files.csv")
     assert skipped.values.tolist() == [[str(huge.resolve()), "image is 20000x20000 px "
                                         "(400 MP), above dataset.max_pixels = 50,000,000"]]
+
+
+def test_unusable_cache_dir_is_one_line(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir", afile))
+    assert line == f"error: cache folder '{afile}' is a file; pass a folder as --cache-dir."
+    line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir",
+                              afile / "sub"))
+    assert line == (f"error: cache folder '{afile / 'sub'}' is not writable (Not a "
+                    "directory); pass a writable folder as --cache-dir.")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_cache_dir_is_one_line(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir", locked))
+    finally:
+        locked.chmod(0o700)
+    assert f"cache folder '{locked}' is not writable (Permission denied)" in line
+
+
+def test_unwritable_default_cache_falls_back_with_a_warning(tmp_path):
+    """A home whose cache folder cannot be made (common in containers): the run works,
+    says so, and writes nothing there."""
+    home = tmp_path / "home"
+    home.write_text("HOME is a file here")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    env = {k: v for k, v in os.environ.items() if k != "KARYOBENCH_CACHE"}
+    result = subprocess.run(cli_command("run", study, "--out", tmp_path / "o"),
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(env, HOME=str(home), COLUMNS="200", NO_COLOR="1"))
+    assert result.returncode == 0, result.stderr
+    assert (f"warning: cache folder '{home}/.cache/karyobench' is not writable; decoded "
+            "images are cached for this run only") in result.stderr
+    assert (tmp_path / "o" / "folds.parquet").is_file()
+
+
+def test_synth_out_on_a_file_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    line = error_line(run_cli("synth", "--out", afile, "--patients", "1"))
+    assert line == (f"error: --out '{afile}' is a file; give a folder to write the images "
+                    "and manifest.csv into.")
 
 
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,30 @@ CACHE_VERSION = 4
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("KARYOBENCH_CACHE", Path.home() / ".cache" / "karyobench"))
+
+
+def writable_cache_dir(cache_dir: Path | None) -> Path | None:
+    """``cache_dir`` (or the default cache folder) if files can be written in it.
+
+    An explicit folder that cannot be written is an error naming it; for the default one
+    (a home without a writable cache folder is common in containers) None is returned and
+    the caller caches elsewhere for the run and says so.
+    """
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        if cache_dir is None:
+            return None
+        raise DataError(f"cache folder '{folder}' is a file; pass a folder as --cache-dir.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test"):
+            pass
+    except OSError as err:
+        if cache_dir is None:
+            return None
+        raise DataError(f"cache folder '{folder}' is not writable ({err.strerror}); pass a "
+                        "writable folder as --cache-dir.") from None
+    return folder
 
 
 def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
