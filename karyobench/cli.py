@@ -134,6 +134,11 @@ def _print_summary(summary):
     for folder, count in (summary.restored or {}).items():
         console.print(f"recovered {count} finished fold(s) from the committed results in "
                       f"{folder}")
+    from karyobench.report.results import unused_in_folder
+
+    unused = unused_in_folder(summary.out_dir)
+    if unused:
+        console.print(escape(unused), highlight=False, soft_wrap=True)
     console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
                   f"{summary.wall_seconds:.1f} s → {summary.out_dir}")
 

@@ -522,6 +522,14 @@ def _(tmp):
     return study_case(tmp, folders_study(tmp, root))
 
 
+@bad_input("broken_link", "broken symbolic link in a class folder",
+           "gone.png: broken symbolic link (to '", cli=True)
+def _(tmp):
+    root = image_folders(tmp / "imgs")
+    (root / "1" / "gone.png").symlink_to(tmp / "nowhere.png")
+    return study_case(tmp, folders_study(tmp, root))
+
+
 @bad_input("all_skipped", "every image unreadable with on_bad_image: skip",
            "no readable images in the dataset: all 2 file(s) were unreadable, e.g. ")
 def _(tmp):
@@ -843,7 +851,8 @@ def test_huge_image_skipped_with_its_reason(tmp_path):
     assert "DecompressionBomb" not in result.stderr
     skipped = pd.read_csv(tmp_path / "out" / "skipped_files.csv")
     assert skipped.values.tolist() == [[str(huge.resolve()), "image is 20000x20000 px "
-                                        "(400 MP), above dataset.max_pixels = 50,000,000"]]
+                                        "(400 MP), above dataset.max_pixels = 50,000,000",
+                                        "decode"]]
 
 
 def test_unusable_cache_dir_is_one_line(tmp_path):
@@ -897,6 +906,39 @@ def test_synth_out_on_a_file_is_one_line(tmp_path):
     line = error_line(run_cli("synth", "--out", afile, "--patients", "1"))
     assert line == (f"error: --out '{afile}' is a file; give a folder to write the images "
                     "and manifest.csv into.")
+
+
+def test_everything_not_used_is_said_on_the_console_and_in_the_report(tmp_path):
+    root = image_folders(tmp_path / "imgs", classes=("1", "2", "3"))
+    (root / "1" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "2" / "old").mkdir()
+    Image.fromarray(bar_image(20)).save(root / "2" / "old" / "a.png")
+    (root / "2" / "notes.txt").write_text("not an image")
+    (root / "1" / "zero.png").write_bytes(b"")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, root, dataset={"on_bad_image": "skip"}))
+    out = tmp_path / "out"
+    result = run_ok(study, out, tmp_path / "cache")
+    sentence = ("not used: 2 unreadable file(s) skipped; 2 file(s) passed over in the class "
+                "folders; task 't': 4 image(s) with labels outside it: 3 (4) (files listed in "
+                "skipped_files.csv).")
+    assert sentence in " ".join(result.stderr.split())
+    import html
+
+    assert sentence[1:] in html.unescape((out / "report.html").read_text())
+    listed = pd.read_csv(out / "skipped_files.csv")
+    by_name = {Path(p).name: (stage, reason) for p, reason, stage in listed.values}
+    assert by_name["gone.png"][0] == "decode" and "broken symbolic link" in by_name["gone.png"][1]
+    assert by_name["zero.png"][0] == "decode"
+    assert by_name["a.png"] == ("folder walk", "image in sub-folder 'old' of class folder "
+                                "'2'; only <class>/<image> is read")
+    assert by_name["notes.txt"][0] == "folder walk"
+    # once the files are fixed, the list goes too (it would describe other data)
+    for name in ("1/gone.png", "1/zero.png", "2/notes.txt", "2/old/a.png"):
+        (root / name).unlink()
+    result = run_ok(study, out, tmp_path / "cache")
+    assert not (out / "skipped_files.csv").exists()
+    assert "not used: task 't': 4 image(s)" in result.stderr
 
 
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------

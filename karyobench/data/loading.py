@@ -66,6 +66,7 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     table = read_source(source, path=path, synthetic=synthetic, cache_dir=cache_dir)
+    ignored = list(table.attrs.get("ignored", []))
     column = _resolve_group_column(table, group_column)
     if column is not None:
         table = _fill_missing_groups(table, column, missing_groups,
@@ -89,7 +90,7 @@ def load_dataset(source: str, *, path: Path | None = None, synthetic=None,
     groups = {c: table[c].astype(str).to_numpy() for c in GROUP_COLUMNS if c in table}
     return Dataset(images=images, labels=table["label"].to_numpy(dtype=str),
                    paths=table["path"].to_numpy(dtype=str), groups=groups,
-                   crop_sizes=crop_sizes, skipped=skipped,
+                   crop_sizes=crop_sizes, skipped=skipped, ignored=ignored,
                    description=_describe_source(source, path, synthetic))
 
 
@@ -148,7 +149,7 @@ def _limit_groups(table: pd.DataFrame, n_groups: int, group_column: str | None,
 def _cache_key(table: pd.DataFrame, params: dict) -> str:
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     for path, label in zip(table["path"], table["label"]):
-        stat = Path(path).stat()
+        stat = os.stat(path) if os.path.exists(path) else os.lstat(path)  # a broken link
         digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:24]
 

@@ -7,6 +7,7 @@ changed study never mixes its results with stale ones.
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import json
@@ -169,6 +170,10 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
             if len(locked):
                 task_info[task.name]["n_lockbox_images"] = int(
                     len(np.intersect1d(task_selection.select(task, dataset.labels)[0], locked)))
+            in_task = task_selection.select(task, dataset.labels)[0]  # lockbox included
+            outside = collections.Counter(np.delete(task_labels, in_task).tolist())
+            if outside:  # images of other labels: said, not silently dropped
+                task_info[task.name]["not_in_task"] = dict(sorted(outside.items()))
             splits = make_splits(kind, task_labels[rows],
                                  groups[rows] if groups is not None else None,
                                  study.cv.folds, study.cv.repeats, study.seed, task.name)
@@ -402,9 +407,13 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
         if not path.is_file() or path.read_text() != text:
             atomic_write_text(path, text)
             changed = True
-    if dataset.skipped:
-        frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
+    unused = [(path, reason, "decode") for path, reason in dataset.skipped] + \
+        [(path, reason, "folder walk") for path, reason in dataset.ignored]
+    if unused:
+        frame = pd.DataFrame(unused, columns=["path", "reason", "stage"])
         atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
+    else:  # a list left by an earlier run would describe other data
+        (store.root / "skipped_files.csv").unlink(missing_ok=True)
     return changed
 
 
