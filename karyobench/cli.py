@@ -33,11 +33,13 @@ class _FoldProgress:
     """Rich progress bar over estimator x fold jobs."""
 
     def __init__(self):
+        self.started = False
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=False)
 
     def start(self, total: int, reused: int):
         self.bar.start()
+        self.started = True
         self.task = self.bar.add_task("folds", total=total, completed=reused)
         if reused:
             console.print(f"reusing {reused} finished fold(s) from an earlier run")
@@ -48,7 +50,8 @@ class _FoldProgress:
                         description=f"{job.task} · {job.estimator} · fold {job.fold}")
 
     def stop(self):
-        self.bar.stop()
+        if self.started:  # stopping a bar never shown prints an empty line
+            self.bar.stop()
 
 
 @app.command()
@@ -67,6 +70,8 @@ def run(
     lockboxes: Path = typer.Option(Path("lockboxes"), "--lockboxes",
                                    help="folder of lockbox records (one per dataset): a "
                                    "study on data with a lockbox must declare it"),
+    force: bool = typer.Option(False, "--force", help="write into a --out folder that "
+                               "holds another study's results (its tables are replaced)"),
 ):
     """Run every estimator x fold of a study and write its results folder.
 
@@ -92,7 +97,8 @@ def run(
         try:
             summary = run_study(config, out_dir, backend=backend, workers=workers,
                                 scheduler=scheduler, cache_dir=cache, progress=progress,
-                                reuse=reuse, lockbox_registry=lockboxes)
+                                reuse=reuse, lockbox_registry=lockboxes,
+                                force=force)
         finally:
             progress.stop()
     _print_summary(summary)

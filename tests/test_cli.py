@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -768,17 +769,17 @@ def slow_folders_study(tmp: Path) -> Path:
         tmp, image_folders(tmp / "imgs", n=6), estimators=[{"kind": "dcnn", "params": dcnn}]))
 
 
-@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
-def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
-    out = tmp_path / "out"
+def interrupt_after_new_folds(study: Path, out: Path, cache: Path, signum: int,
+                              already: int = 0) -> subprocess.CompletedProcess:
+    """Run the CLI and send ``signum`` once a fold more than ``already`` is saved."""
     env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
                NO_COLOR="1", TERM="dumb", COLUMNS="200")
-    proc = subprocess.Popen(cli_command("run", slow_folders_study(tmp_path), "--out", out,
-                                        "--cache-dir", tmp_path / "cache"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    command = cli_command("run", study, "--out", out, "--cache-dir", cache)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
     try:
         deadline = time.monotonic() + 240
-        while not list((out / "jobs").glob("*.json")):
+        while len(list((out / "jobs").glob("*.json"))) <= already:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no fold saved in time"
             time.sleep(0.05)
@@ -788,7 +789,16 @@ def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == code, stderr
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
+def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
+    out = tmp_path / "out"
+    result = interrupt_after_new_folds(slow_folders_study(tmp_path), out, tmp_path / "cache",
+                                       signum)
+    stderr = result.stderr
+    assert result.returncode == code, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == (
         "error: interrupted; finished folds are kept, re-run to resume")
@@ -939,6 +949,47 @@ def test_everything_not_used_is_said_on_the_console_and_in_the_report(tmp_path):
     result = run_ok(study, out, tmp_path / "cache")
     assert not (out / "skipped_files.csv").exists()
     assert "not used: task 't': 4 image(s)" in result.stderr
+
+
+def test_interrupted_changed_study_leaves_the_folder_describing_its_results(tmp_path):
+    """Add a (slow) estimator and interrupt: config, protocol and tables are still the
+    first study's, all written by the run that finished."""
+    slow = yaml.safe_load(slow_folders_study(tmp_path).read_text())
+    first = dict(slow, estimators=[{"kind": "svm_linear_pixels"}])
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_ok(write_yaml(tmp_path / "first.yaml", first), out, cache)
+    before = {name: (out / name).read_bytes() for name in
+              ("config.yaml", "protocol.json", "tasks.json", "folds.parquet")}
+    second = dict(slow, estimators=[{"kind": "svm_linear_pixels"}] + slow["estimators"])
+    result = interrupt_after_new_folds(write_yaml(tmp_path / "second.yaml", second), out,
+                                       cache, signal.SIGINT, already=3)
+    assert result.returncode == 130, result.stderr
+    assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_out_onto_another_studys_results_needs_force(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    study_a = write_yaml(tmp_path / "a.yaml", folders_study(tmp_path, root, name="study_a"))
+    study_b = write_yaml(tmp_path / "b.yaml", folders_study(tmp_path, root, name="study_b"))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_ok(study_a, out, cache)
+    line = error_line(run_cli("run", study_b, "--out", out, "--cache-dir", cache))
+    assert line == (f"error: results folder '{out}' holds the results of study 'study_a', "
+                    "not 'study_b'; choose another --out, or pass --force to replace them.")
+    assert json.loads((out / "protocol.json").read_text())["study"] == "study_a"
+    result = run_cli("run", study_b, "--out", out, "--cache-dir", cache, "--force")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "protocol.json").read_text())["study"] == "study_b"
+
+
+def test_out_inside_the_class_folders_is_refused(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, root))
+    line = error_line(run_cli("run", study, "--out", root / "results"))
+    assert line == (f"error: results folder '{root / 'results'}' is inside dataset.path "
+                    f"'{root}', whose sub-folders are read as classes; choose an --out "
+                    "outside it.")
+    assert sorted(p.name for p in root.iterdir()) == ["1", "2"]
 
 
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------

@@ -200,7 +200,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               cache_dir: Path | None = None, progress=None,
               tuning_storage: str | None = None,
               reuse: list[Path] | tuple[Path, ...] = (),
-              lockbox_registry: Path | None = None) -> RunSummary:
+              lockbox_registry: Path | None = None,
+              force: bool = False) -> RunSummary:
     """Compute every missing fold, then write the results folder.
 
     Folds already in ``out_dir/jobs`` are reused; missing ones are then looked up in the
@@ -213,7 +214,9 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         os.environ["KARYOBENCH_CACHE"] = str(Path(cache_dir).resolve())
     store = ResultsStore(out_dir)
     check_estimators(study)
+    _check_out_dir(study, Path(out_dir))
     with store.lock():
+        store.check_owner(study.name, force)
         dataset = load_study_dataset(study, cache_dir)
         group_column = group_column_of(study, dataset)
         locked = lockbox.study_lockbox(study, dataset, group_column)
@@ -237,8 +240,6 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         # before config.yaml is rewritten: an older folder's keys come from its config
         restored = restore_folds(store, jobs + ensemble_jobs, [Path(r) for r in reuse],
                                  cache_dir)
-        metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
-                                           group_column, external_sets)
         # a fold whose model has not scored an external set yet is trained again (same
         # key, same result): fitted models are not kept
         unique = {job.key: job for job in jobs}  # a seedless estimator: one fit per fold
@@ -285,6 +286,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                           external_fingerprints, external_sets,
                           lambda job: fold_ident(job, with_seed))
         write_fold_keys(store.root, jobs + ensemble_jobs)
+        # config, protocol and tasks only now, with the folds they describe: an interrupted
+        # run leaves the folder describing the results it holds
+        metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
+                                           group_column, external_sets)
         tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
             folds.drop(columns=_TIMINGS))
         if tuning_url:
@@ -339,6 +344,15 @@ def _external_fingerprints(jobs, ensemble_jobs, inputs) -> dict[str, dict[str, s
         prints[job.key] = {name: external.combined_fingerprint([m[name] for m in members])
                            for name in sorted(names)}
     return prints
+
+
+def _check_out_dir(study: Study, out_dir: Path) -> None:
+    """Results inside the class-folder root would be walked as a class of images."""
+    root = study.dataset.path
+    if study.dataset.source == "folders" and root is not None and \
+            out_dir.resolve().is_relative_to(Path(root).resolve()):
+        raise ConfigError(f"results folder '{out_dir}' is inside dataset.path '{root}', "
+                          "whose sub-folders are read as classes; choose an --out outside it.")
 
 
 def _read_folds(path: Path) -> pd.DataFrame | None:

@@ -92,6 +92,18 @@ class ResultsStore:
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
 
+    def check_owner(self, study: str, force: bool = False) -> None:
+        """Refuse to write study ``study`` over the results of another study (the folder's
+        ``protocol.json`` names its study) unless ``force``."""
+        try:
+            owner = json.loads((self.root / "protocol.json").read_text()).get("study")
+        except (OSError, ValueError, AttributeError):
+            return
+        if owner and owner != study and not force:
+            raise KaryobenchError(
+                f"results folder '{self.root}' holds the results of study '{owner}', not "
+                f"'{study}'; choose another --out, or pass --force to replace them.")
+
     def has(self, job: FoldJob) -> bool:
         return (self.jobs_dir / f"{job.key}.json").is_file()
 

@@ -181,3 +181,24 @@ def test_rebuilt_report_is_byte_identical(make_results):
     assert first.keys() == second.keys() and any(p.suffix == ".svg" for p in first)
     changed = [p.name for p in first if first[p] != second[p]]
     assert changed == []
+
+
+def test_estimators_differing_only_in_non_ascii_letters_get_their_own_plots(make_results):
+    folder = make_results("accents")
+    names = {"svm_linear": "réseau", "dcnn": "rèseau"}
+    for table in ("folds.parquet", "predictions.parquet"):
+        frame = pd.read_parquet(folder / table)
+        frame["estimator"] = frame["estimator"].replace(names)
+        frame.to_parquet(folder / table)
+    written = write_report(folder, n_boot=50)
+    confusion = [p.name for p in written if p.name.startswith("confusion__group__normal24")
+                 and p.suffix == ".png"]
+    assert len(confusion) == len(set(confusion)) == 3, confusion
+    assert "confusion__group__normal24__rf_features.png" in confusion  # safe names kept
+
+
+def test_report_on_a_file_says_it_is_not_a_folder(tmp_path):
+    afile = tmp_path / "summary.md"
+    afile.write_text("x")
+    with pytest.raises(DataError, match="is a file, not a results folder"):
+        write_report(afile)
