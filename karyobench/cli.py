@@ -256,8 +256,10 @@ def _usage_line(err) -> str:
     """One line for a command-line usage error, pointing at the command's --help."""
     ctx = getattr(err, "ctx", None)
     message = " ".join(err.format_message().split()).rstrip(".")
-    hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-    return f"{message}{hint}."
+    if ctx is None:
+        return f"{message}."
+    see = f"ee '{ctx.command_path} --help'."
+    return f"{message} S{see}" if message.endswith("?") else f"{message}; s{see}"
 
 
 def _error(message: str, code: int) -> None:

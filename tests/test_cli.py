@@ -728,17 +728,27 @@ def test_missing_group_ids_as_own_groups_never_pool(tmp_path):
 # -- command-line usage errors and interrupts ----------------------------------------------
 
 
-@pytest.mark.parametrize("args, expect", [
-    (["rnu"], "No such command 'rnu'. Did you mean 'run'?; see 'karyobench --help'."),
-    (["run"], "Missing argument 'study'; see 'karyobench run --help'."),
-    (["run", "s.yaml", "--outt", "x"], "No such option: --outt"),
-    (["run", "s.yaml", "--workers", "two"], "Invalid value for '--workers'"),
-    (["report"], "Missing argument 'results_dir'; see 'karyobench report --help'."),
-], ids=["unknown_command", "missing_study", "unknown_option", "bad_int", "missing_folder"])
+#: (id, command line after ``karyobench``, substring of the message); the exact messages
+#: are in docs/bad_inputs.md, generated like the bad-input table
+USAGE_ERRORS = [
+    ("unknown_command", ["rnu"],
+     "No such command 'rnu'. Did you mean 'run'? See 'karyobench --help'."),
+    ("missing_study", ["run"], "Missing argument 'study'; see 'karyobench run --help'."),
+    ("unknown_option", ["run", "s.yaml", "--outt", "x"], "No such option: --outt"),
+    ("bad_int", ["run", "s.yaml", "--workers", "two"], "Invalid value for '--workers'"),
+    ("missing_folder", ["report"],
+     "Missing argument 'results_dir'; see 'karyobench report --help'."),
+]
+
+
+@pytest.mark.parametrize("args, expect", [case[1:] for case in USAGE_ERRORS],
+                         ids=[case[0] for case in USAGE_ERRORS])
 def test_usage_error_is_one_line_and_exit_2(args, expect, tmp_path):
     line = error_line(run_cli(*args, cwd=tmp_path))
     assert expect in line
     assert not list(tmp_path.iterdir()), "a usage error wrote files"
+    assert f"| `karyobench {' '.join(args)}` | `{line}` |" in DOCS.read_text(), (
+        "docs/bad_inputs.md is out of date; run python tests/test_cli.py")
 
 
 def test_no_arguments_prints_help_and_exits_2():
@@ -1026,6 +1036,15 @@ def write_docs() -> None:
         "message below is still produced word for word.\n\n"
         "| bad input | message |\n|---|---|\n")
     body = "".join(f"| {what} | `{message}` |\n" for what, message in rows)
+    usage = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, args, expect in USAGE_ERRORS:
+            line = error_line(run_cli(*args, cwd=Path(tmp)))
+            assert expect in line, (args, line)
+            usage.append(f"| `karyobench {' '.join(args)}` | `{line}` |\n")
+    body += ("\n## Command-line usage errors\n\nExit code 2, one line; `karyobench` alone "
+             "prints the help and exits 2.\n\n| command | message |\n|---|---|\n"
+             + "".join(usage))
     # the hand-written sections after the generated table are kept as they are
     marker = "\n## Inputs that must work"
     footer = existing[existing.index(marker):] if marker in existing else ""

@@ -166,7 +166,7 @@ def load_results(path: str | Path) -> Results:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder}: is a file, not a results folder; give the folder "
-                        "`karyobench run` wrote (e.g. results/<study>).")
+                        "'karyobench run' wrote (e.g. results/<study>).")
     if not folder.is_dir():
         raise DataError(f"{folder}: results folder does not exist (run `karyobench run` first)")
     for name in REQUIRED_FILES:
