@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
 from karyobench.errors import KaryobenchError
@@ -30,14 +31,30 @@ def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks"
 
 
 class _FoldProgress:
-    """Rich progress bar over estimator x fold jobs."""
+    """Rich progress bar over estimator x fold jobs, with a transient status line for the
+    stages before and after them (decoding images, writing the report).
+
+    The time left is estimated from every fold finished in this run (reused folds take
+    no time and do not count); the label names the fold that finished last.
+    """
 
     def __init__(self):
         self.started = False
+        self.status = None
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=False)
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=console, transient=False,
+                            speed_estimate_period=365 * 24 * 3600.0)
+
+    def stage(self, text: str):
+        """Say what the run is doing until the next stage or the fold bar (transient)."""
+        self._stop_status()
+        self._stop_bar()
+        self.status = console.status(escape(text))
+        self.status.start()
 
     def start(self, total: int, reused: int):
+        self._stop_status()
         self.bar.start()
         self.started = True
         self.task = self.bar.add_task("folds", total=total, completed=reused)
@@ -46,12 +63,22 @@ class _FoldProgress:
 
     def advance(self, result):
         job = result.job
-        self.bar.update(self.task, advance=1,
-                        description=f"{job.task} · {job.estimator} · fold {job.fold}")
+        self.bar.update(self.task, advance=1, description=f"finished {job.task} · "
+                        f"{job.estimator} · fold {job.fold}")
 
     def stop(self):
+        self._stop_status()
+        self._stop_bar()
+
+    def _stop_bar(self):
         if self.started:  # stopping a bar never shown prints an empty line
             self.bar.stop()
+            self.started = False
+
+    def _stop_status(self):
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
 
 @app.command()

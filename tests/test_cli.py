@@ -1002,6 +1002,45 @@ def test_out_inside_the_class_folders_is_refused(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["1", "2"]
 
 
+def run_in_terminal(*args, cwd: Path) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stderr (rich draws its live displays only on
+    a terminal); (exit code, everything it drew, escape codes removed)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               COLUMNS="160", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(cli_command(*args), stdout=secondary, stderr=secondary,
+                            stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = proc.wait(timeout=300)
+    os.close(primary)
+    text = b"".join(chunks).decode(errors="replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_progress_names_each_stage_with_an_eta(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, image_folders(tmp_path / "imgs", n=6), cv={"folds": 3, "repeats": 2}))
+    code, drawn = run_in_terminal("run", study, "--out", tmp_path / "out", "--cache-dir",
+                                  tmp_path / "cache", cwd=tmp_path)
+    assert code == 0, drawn
+    assert "reading and decoding images" in drawn
+    assert "writing tables, plots and report.html" in drawn
+    assert "finished t · svm_linear_pixels · fold 2" in drawn and "6/6" in drawn
+    assert re.search(r"ETA\s+\d+:\d\d:\d\d", drawn), drawn
+
+
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------
 
 

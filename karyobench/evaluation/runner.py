@@ -217,6 +217,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
     _check_out_dir(study, Path(out_dir))
     with store.lock():
         store.check_owner(study.name, force)
+        if progress and hasattr(progress, "stage"):
+            progress.stage("reading and decoding images")
         dataset = load_study_dataset(study, cache_dir)
         group_column = group_column_of(study, dataset)
         locked = lockbox.study_lockbox(study, dataset, group_column)
@@ -305,6 +307,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
         if (pending or tables_changed or metadata_changed
                 or not (store.root / "report.html").is_file()):
+            if progress and hasattr(progress, "stage"):
+                progress.stage("writing tables, plots and report.html")
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None, restored=restored)
