@@ -109,7 +109,7 @@ def test_cache_reused_and_keyed_by_preprocessing(subset_manifest, tmp_path, monk
     def no_decode(*args, **kwargs):
         raise AssertionError("decoded again despite a valid cache")
 
-    monkeypatch.setattr(loading, "read_grey", no_decode)
+    monkeypatch.setattr(loading, "read_crop", no_decode)
     second = load(manifest, tmp_path)
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
