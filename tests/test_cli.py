@@ -580,6 +580,18 @@ def _(tmp):
     return study_case(tmp, manifest_study(manifest))
 
 
+@bad_input("split_column_ids_missing", "cv.split group:<column> with empty ids",
+           "cv.split 'group:cell_id': 2 image(s) have no cell_id, e.g. ")
+def _(tmp):
+    manifest = generated_manifest(tmp)
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table["cell_id"] = [f"c{i // 2}" for i in range(len(table))]
+    table.loc[[3, 8], "cell_id"] = ""
+    table.to_csv(manifest, index=False)
+    return study_case(tmp, manifest_study(manifest, cv={"split": "group:cell_id",
+                                                         "folds": 3}))
+
+
 @bad_input("limit_groups_group_column_absent", "group_column not in the data, with "
            "limit_groups", "dataset.group_column 'patient_id' is not in the data")
 def _(tmp):

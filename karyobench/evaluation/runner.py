@@ -118,6 +118,11 @@ def split_groups(kind: str, study: Study, dataset: Dataset) -> tuple[str, str | 
         if column not in dataset.groups:
             raise ConfigError(f"cv.split '{kind}': column '{column}' is not in the data; "
                               f"group columns found: {', '.join(dataset.groups) or 'none'}.")
+        empty = np.flatnonzero(np.char.strip(dataset.groups[column].astype(str)) == "")
+        if len(empty):  # would pool into one group "" (dataset.group_column is checked
+            raise ConfigError(  # with manifest lines on loading)
+                f"cv.split '{kind}': {len(empty)} image(s) have no {column}, e.g. "
+                f"'{dataset.paths[empty[0]]}'; fill them in or group by another column.")
         return kind, column
     column = group_column_of(study, dataset)
     return resolve_kind(kind, column is not None), column
