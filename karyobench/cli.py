@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,7 +10,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
 from karyobench.errors import KaryobenchError
@@ -29,25 +31,54 @@ def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks"
 
 
 class _FoldProgress:
-    """Rich progress bar over estimator x fold jobs."""
+    """Rich progress bar over estimator x fold jobs, with a transient status line for the
+    stages before and after them (decoding images, writing the report).
+
+    The time left is estimated from every fold finished in this run (reused folds take
+    no time and do not count); the label names the fold that finished last.
+    """
 
     def __init__(self):
+        self.started = False
+        self.status = None
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=False)
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=console, transient=False,
+                            speed_estimate_period=365 * 24 * 3600.0)
+
+    def stage(self, text: str):
+        """Say what the run is doing until the next stage or the fold bar (transient)."""
+        self._stop_status()
+        self._stop_bar()
+        self.status = console.status(escape(text))
+        self.status.start()
 
     def start(self, total: int, reused: int):
+        self._stop_status()
         self.bar.start()
+        self.started = True
         self.task = self.bar.add_task("folds", total=total, completed=reused)
         if reused:
             console.print(f"reusing {reused} finished fold(s) from an earlier run")
 
     def advance(self, result):
         job = result.job
-        self.bar.update(self.task, advance=1,
-                        description=f"{job.task} · {job.estimator} · fold {job.fold}")
+        self.bar.update(self.task, advance=1, description=f"finished {job.task} · "
+                        f"{job.estimator} · fold {job.fold}")
 
     def stop(self):
-        self.bar.stop()
+        self._stop_status()
+        self._stop_bar()
+
+    def _stop_bar(self):
+        if self.started:  # stopping a bar never shown prints an empty line
+            self.bar.stop()
+            self.started = False
+
+    def _stop_status(self):
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
 
 @app.command()
@@ -66,6 +97,8 @@ def run(
     lockboxes: Path = typer.Option(Path("lockboxes"), "--lockboxes",
                                    help="folder of lockbox records (one per dataset): a "
                                    "study on data with a lockbox must declare it"),
+    force: bool = typer.Option(False, "--force", help="write into a --out folder that "
+                               "holds another study's results (its tables are replaced)"),
 ):
     """Run every estimator x fold of a study and write its results folder.
 
@@ -86,13 +119,32 @@ def run(
         raise KaryobenchError(f"--backend '{backend}' is unknown; use sequential, loky or dask.")
     out_dir = out or Path("results") / config.name
     progress = _FoldProgress()
-    try:
-        summary = run_study(config, out_dir, backend=backend, workers=workers,
-                            scheduler=scheduler, cache_dir=cache_dir, progress=progress,
-                            reuse=reuse, lockbox_registry=lockboxes)
-    finally:
-        progress.stop()
+    with contextlib.ExitStack() as cleanup:
+        cache = _cache_for_run(cache_dir, cleanup)
+        try:
+            summary = run_study(config, out_dir, backend=backend, workers=workers,
+                                scheduler=scheduler, cache_dir=cache, progress=progress,
+                                reuse=reuse, lockbox_registry=lockboxes,
+                                force=force)
+        finally:
+            progress.stop()
     _print_summary(summary)
+
+
+def _cache_for_run(cache_dir: Optional[Path], cleanup: contextlib.ExitStack) -> Path:
+    """The cache folder, or (default folder not writable) a temporary one, with a warning."""
+    import tempfile
+
+    from karyobench.data.loading import default_cache_dir, writable_cache_dir
+
+    cache = writable_cache_dir(cache_dir)
+    if cache is None:
+        cache = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+            prefix="karyobench-cache-")))
+        console.print(f"warning: cache folder '{escape(str(default_cache_dir()))}' is not "
+                      "writable; decoded images are cached for this run only (pass "
+                      "--cache-dir to keep them)", highlight=False, soft_wrap=True)
+    return cache
 
 
 def _print_summary(summary):
@@ -115,6 +167,11 @@ def _print_summary(summary):
     for folder, count in (summary.restored or {}).items():
         console.print(f"recovered {count} finished fold(s) from the committed results in "
                       f"{folder}")
+    from karyobench.report.results import unused_in_folder
+
+    unused = unused_in_folder(summary.out_dir)
+    if unused:
+        console.print(escape(unused), highlight=False, soft_wrap=True)
     console.print(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
                   f"{summary.wall_seconds:.1f} s → {summary.out_dir}")
 
@@ -205,24 +262,64 @@ def _register_tune():
 _register_tune()
 
 
+# typer >= 0.2x raises its bundled copy of click's exceptions (typer._click), older typer
+# the click package's; typer.BadParameter descends from whichever is in use, in every version.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+INTERRUPTED = "interrupted; finished folds are kept, re-run to resume"
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``finally`` blocks (the results-folder lock,
+    the progress bar) run; a BaseException so no ``except Exception`` swallows it."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _usage_line(err) -> str:
+    """One line for a command-line usage error, pointing at the command's --help."""
+    ctx = getattr(err, "ctx", None)
+    message = " ".join(err.format_message().split()).rstrip(".")
+    if ctx is None:
+        return f"{message}."
+    see = f"ee '{ctx.command_path} --help'."
+    return f"{message} S{see}" if message.endswith("?") else f"{message}; s{see}"
+
+
+def _error(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    """Entry point: every user error is one ``error:`` line and exit code 2; Ctrl-C exits
+    130 and SIGTERM 143, each saying that finished folds are kept."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="karyobench")
     except KaryobenchError as err:
         if _DEBUG["on"]:
             raise
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
-                      soft_wrap=True)
-        sys.exit(2)
-    except Exception as err:  # click's own usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
+        _error(str(err), 2)
+    except _USAGE_ERROR as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # the help was just printed
             sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        _error(_usage_line(err), 2)
+    except _CLICK_ERROR as err:
+        _error(" ".join(err.format_message().split()), err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):  # older typer turns Ctrl-C into Abort
+        _error(INTERRUPTED, EXIT_SIGINT)
+    except Terminated:
+        _error(INTERRUPTED, EXIT_SIGTERM)
+    if code == EXIT_SIGINT:  # typer turns Ctrl-C into exit code 130 without a word
+        _error(INTERRUPTED, EXIT_SIGINT)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_serializer, model_validator)
 
+from karyobench.data.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE
 from karyobench.errors import ConfigError
 from karyobench.tuning.space import TuningConfig
 
@@ -85,6 +86,9 @@ class DatasetConfig(_Strict):
     group_column: str | None = Field(
         "auto", description="column whose groups never straddle train/test; auto: "
         "patient_id, karyotype_id or cell_id if present; null: no groups")
+    missing_groups: Literal["error", "own_group"] = Field(
+        "error", description="rows with an empty id in the group column: error (naming "
+        "the rows), or own_group (each such image its own group; never one pooled group)")
     polarity: Literal["auto", "bright_on_dark", "dark_on_light"] = Field(
         "auto", description="crop polarity; auto: read from the crop border")
     canvas: CanvasConfig = Field(default_factory=CanvasConfig)
@@ -92,16 +96,25 @@ class DatasetConfig(_Strict):
     on_bad_image: Literal["error", "skip"] = Field(
         "error", description="an unreadable image stops the run, or is skipped and listed in "
         "skipped_files.csv")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=MIN_SIDE * MIN_SIDE, description="larger "
+                            "images are refused from their header (on_bad_image decides: "
+                            "error or skip) before any decoding; crops over 2048 px a side "
+                            "are reduced while decoding")
     lockbox: LockboxConfig | None = Field(
         None, description="groups no run or tune ever trains or scores on, opened once by "
         "`karyobench lockbox` for the declared primary (karyobench.evaluation.lockbox)")
 
     @model_serializer(mode="wrap")
     def _record_only_what_acts(self, handler):
-        """A dataset without a lockbox records none (older digests stay valid)."""
+        """A dataset without a lockbox records none, and keys added after results were
+        committed are recorded only when set away from their default (older config.yaml
+        files and digests stay valid)."""
         record = handler(self)
         if self.lockbox is None:
             record.pop("lockbox", None)
+        for key, default in _LATER_DATASET_DEFAULTS.items():
+            if record.get(key) == default:
+                record.pop(key)
         return record
 
     @field_validator("path", mode="before")
@@ -122,6 +135,9 @@ class DatasetConfig(_Strict):
 
             SynthConfig(**value)
         return value
+
+
+_LATER_DATASET_DEFAULTS = {"missing_groups": "error", "max_pixels": DEFAULT_MAX_PIXELS}
 
 
 class TaskConfig(_Strict):
@@ -301,8 +317,8 @@ class ExecutionConfig(_Strict):
 
 
 class Study(_Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$",
-                      description="results go to results/<name>/ (or --out DIR)")
+    name: str = Field(..., description="results go to results/<name>/ (or --out DIR); "
+                      "starts with a letter or digit, then letters, digits, _ . -")
     description: str = Field("", description="free text, shown in the report")
     seed: int = Field(1, description="CV shuffling, model initialisation, generator")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig,
@@ -326,6 +342,17 @@ class Study(_Strict):
         "scored; reported beside the cross-validated scores")
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig,
                                        description="where the fold jobs run")
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value):
+        """The name is a folder under results/: '.', '..', '/' or a leading dot would put
+        the results elsewhere or hide them."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", value):
+            raise ValueError("a study name starts with a letter or digit and holds only "
+                             "letters, digits, '_', '.' and '-' (it names the folder "
+                             "results/<name>)")
+        return value
 
     @field_validator("estimators")
     @classmethod

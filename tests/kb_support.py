@@ -95,6 +95,7 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 2, f"exit {result.returncode}; output:\n{output}"
     assert "Traceback" not in output, output
+    assert not output.startswith("\n"), f"output starts with an empty line:\n{output}"
     lines = [line for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and len(lines) == 1, f"expected one 'error:' line, got:\n{output}"

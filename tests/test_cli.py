@@ -16,8 +16,10 @@ Regenerate the documentation table from the real CLI with ``python tests/test_cl
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -292,6 +294,24 @@ def subset_manifest(tmp: Path, extra_rows=None, karyotypes=range(1, 4),
     return out
 
 
+def generated_manifest(tmp: Path, n_groups: int = 6, classes=("1", "2"),
+                       empty_groups=()) -> Path:
+    """A manifest of generated crops, one per class and karyotype; ``empty_groups``: the
+    0-based rows whose karyotype_id is left empty."""
+    rows = []
+    for g in range(n_groups):
+        for c, label in enumerate(classes):
+            path = tmp / "data" / "img" / f"k{g}_{label}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(bar_image(12 + 8 * c + g % 3)).save(path)
+            rows.append({"path": f"img/{path.name}", "label": label, "karyotype_id": f"k{g}"})
+    table = pd.DataFrame(rows)
+    table.loc[list(empty_groups), "karyotype_id"] = ""
+    manifest = tmp / "data" / "labels.csv"
+    table.to_csv(manifest, index=False)
+    return manifest
+
+
 def manifest_study(manifest: Path, **overrides) -> dict:
     dataset = {"source": "manifest", "path": str(manifest), "canvas": {"size": 16}}
     dataset.update(overrides.pop("dataset", {}))
@@ -349,6 +369,23 @@ def _(tmp):
 @bad_input("study_is_folder", "study path is a folder", "is a folder; give the study's YAML")
 def _(tmp):
     return tmp, tmp / "out", []
+
+
+@bad_input("study_name_dotdot", "study name '..' (would write outside results/)",
+           "'name' = '..': a study name starts with a letter or digit", cli=True)
+def _(tmp):
+    return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"), name=".."))
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden"])
+def test_study_name_cannot_leave_results(name, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, image_folders(
+        tmp_path / "imgs"), name=name))
+    line = error_line(run_cli("run", study, "--cache-dir", tmp_path / "cache", cwd=work))
+    assert f"'name' = '{name}'" in line
+    assert not list(work.iterdir())
 
 
 @bad_input("classes_not_a_list", "task classes neither a list nor a preset",
@@ -469,6 +506,31 @@ def _(tmp):
     return study_case(tmp, folders_study(tmp, root))
 
 
+def huge_png(path: Path, side: int = 20_000) -> Path:
+    """A PNG whose header says ``side`` x ``side`` px (400 MP): Pillow refuses it as a
+    decompression bomb; it holds only a few bytes of data."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+    from test_imageio import png_claiming_size
+
+    return png_claiming_size(path, side, side)
+
+
+@bad_input("huge_image", "20000x20000 px PNG (above dataset.max_pixels)",
+           "huge.png: image is 20000x20000 px (400 MP), above dataset.max_pixels", cli=True)
+def _(tmp):
+    root = image_folders(tmp / "imgs")
+    huge_png(root / "2" / "huge.png")
+    return study_case(tmp, folders_study(tmp, root))
+
+
+@bad_input("broken_link", "broken symbolic link in a class folder",
+           "gone.png: broken symbolic link (to '", cli=True)
+def _(tmp):
+    root = image_folders(tmp / "imgs")
+    (root / "1" / "gone.png").symlink_to(tmp / "nowhere.png")
+    return study_case(tmp, folders_study(tmp, root))
+
+
 @bad_input("all_skipped", "every image unreadable with on_bad_image: skip",
            "no readable images in the dataset: all 2 file(s) were unreadable, e.g. ")
 def _(tmp):
@@ -509,6 +571,32 @@ def _(tmp):
 def _(tmp):
     return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"),
                                          cv={"split": "group", "folds": 3}))
+
+
+@bad_input("missing_group_ids", "manifest rows with an empty group id",
+           "8 row(s) have no karyotype_id (CSV line(s) 2, 3, 4, 6, 8 and 3 more)", cli=True)
+def _(tmp):
+    manifest = generated_manifest(tmp, empty_groups=[0, 1, 2, 4, 6, 7, 9, 11])
+    return study_case(tmp, manifest_study(manifest))
+
+
+@bad_input("split_column_ids_missing", "cv.split group:<column> with empty ids",
+           "cv.split 'group:cell_id': 2 image(s) have no cell_id, e.g. ")
+def _(tmp):
+    manifest = generated_manifest(tmp)
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table["cell_id"] = [f"c{i // 2}" for i in range(len(table))]
+    table.loc[[3, 8], "cell_id"] = ""
+    table.to_csv(manifest, index=False)
+    return study_case(tmp, manifest_study(manifest, cv={"split": "group:cell_id",
+                                                         "folds": 3}))
+
+
+@bad_input("limit_groups_group_column_absent", "group_column not in the data, with "
+           "limit_groups", "dataset.group_column 'patient_id' is not in the data")
+def _(tmp):
+    return study_case(tmp, manifest_study(generated_manifest(tmp), dataset={
+        "group_column": "patient_id", "limit_groups": 3}))
 
 
 @bad_input("limit_groups_without_groups", "limit_groups on class folders",
@@ -633,6 +721,116 @@ def test_bad_backend_option(tmp_path):
     assert "--backend 'threads' is unknown; use sequential, loky or dask" in line
 
 
+def test_missing_group_ids_as_own_groups_never_pool(tmp_path):
+    empty = [0, 3, 4, 9]
+    manifest = generated_manifest(tmp_path, empty_groups=empty)
+    study = write_yaml(tmp_path / "s.yaml", manifest_study(
+        manifest, dataset={"missing_groups": "own_group"}, cv={"split": "group", "folds": 3}))
+    out = tmp_path / "out"
+    run_ok(study, out, tmp_path / "cache")
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    groups = predictions.drop_duplicates("sample").set_index("sample")["group"]
+    assert groups.loc[empty].is_unique and "" not in set(groups)
+    assert groups.nunique() == 6 + len(empty)  # each of k0-k5 keeps a row
+    assert not any(shared_groups_per_fold(predictions))
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["dataset"]["missing_groups"] == "own_group"
+
+
+# -- command-line usage errors and interrupts ----------------------------------------------
+
+
+#: (id, command line after ``karyobench``, substring of the message); the exact messages
+#: are in docs/bad_inputs.md, generated like the bad-input table
+USAGE_ERRORS = [
+    ("unknown_command", ["rnu"],
+     "No such command 'rnu'. Did you mean 'run'? See 'karyobench --help'."),
+    ("missing_study", ["run"], "Missing argument 'study'; see 'karyobench run --help'."),
+    ("unknown_option", ["run", "s.yaml", "--outt", "x"], "No such option: --outt"),
+    ("bad_int", ["run", "s.yaml", "--workers", "two"], "Invalid value for '--workers'"),
+    ("missing_folder", ["report"],
+     "Missing argument 'results_dir'; see 'karyobench report --help'."),
+]
+
+
+@pytest.mark.parametrize("args, expect", [case[1:] for case in USAGE_ERRORS],
+                         ids=[case[0] for case in USAGE_ERRORS])
+def test_usage_error_is_one_line_and_exit_2(args, expect, tmp_path):
+    line = error_line(run_cli(*args, cwd=tmp_path))
+    assert expect in line
+    assert not list(tmp_path.iterdir()), "a usage error wrote files"
+    assert f"| `karyobench {' '.join(args)}` | `{line}` |" in DOCS.read_text(), (
+        "docs/bad_inputs.md is out of date; run python tests/test_cli.py")
+
+
+def test_no_arguments_prints_help_and_exits_2():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "run" in result.stdout + result.stderr and "Usage" in result.stdout + result.stderr
+
+
+def test_failed_run_leaves_no_lock_nor_empty_folders(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    (root / "1" / "zero.png").write_bytes(b"")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, root))
+    out = tmp_path / "new" / "out"
+    assert "empty file (0 bytes)" in error_line(run_cli("run", study, "--out", out))
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("kept")
+    error_line(run_cli("run", study, "--out", existing))
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
+
+
+def slow_folders_study(tmp: Path) -> Path:
+    """A DCNN study whose folds take seconds each, to interrupt mid-run."""
+    dcnn = dict(TINY_DCNN, epochs=400, batch_size=4)
+    return write_yaml(tmp / "s.yaml", folders_study(
+        tmp, image_folders(tmp / "imgs", n=6), estimators=[{"kind": "dcnn", "params": dcnn}]))
+
+
+def interrupt_after_new_folds(study: Path, out: Path, cache: Path, signum: int,
+                              already: int = 0) -> subprocess.CompletedProcess:
+    """Run the CLI and send ``signum`` once a fold more than ``already`` is saved."""
+    env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               NO_COLOR="1", TERM="dumb", COLUMNS="200")
+    command = cli_command("run", study, "--out", out, "--cache-dir", cache)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list((out / "jobs").glob("*.json"))) <= already:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no fold saved in time"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
+def test_interrupt_says_so_and_keeps_finished_folds(signum, code, tmp_path):
+    out = tmp_path / "out"
+    result = interrupt_after_new_folds(slow_folders_study(tmp_path), out, tmp_path / "cache",
+                                       signum)
+    stderr = result.stderr
+    assert result.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: interrupted; finished folds are kept, re-run to resume")
+    saved = list((out / "jobs").glob("*.json"))
+    assert 1 <= len(saved) < 3
+    assert not (out / ".lock").exists()
+    result = run_ok(tmp_path / "s.yaml", out, tmp_path / "cache")
+    assert f"reusing {len(saved)} finished fold(s)" in result.stderr
+
+
 def format_folders(root: Path) -> tuple[Path, set[str]]:
     """Two classes of 16-bit, RGBA, palette, RGB and inverted crops, plus bad files."""
     for c, label in enumerate(("1", "2")):
@@ -666,12 +864,193 @@ def test_formats_work_and_skip_lists_every_bad_file(tmp_path):
     run_ok(study, out, tmp_path / "cache")
     skipped = pd.read_csv(out / "skipped_files.csv")
     assert set(skipped["path"]) == bad
-    assert skipped["reason"].str.contains("fix or remove the file").all()
+    # each says what is wrong; none says to set the on_bad_image: skip that is set
+    assert not skipped["reason"].str.contains("on_bad_image").any()
+    assert skipped["reason"].str.contains("empty file|not an image|too small|truncated").all()
     predictions = pd.read_parquet(out / "predictions.parquet")
     names = {Path(p).name for p in predictions["path"]}
     for stem in ("grey16", "rgba", "palette", "rgb", "inverted"):
         assert {f"{stem}_0", f"{stem}_1"} <= {n.split(".")[0] for n in names}, stem
     assert len(predictions) == 20  # 2 classes x 10 good crops, each tested once
+
+
+def test_huge_image_skipped_with_its_reason(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    huge = huge_png(root / "2" / "huge.png")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, root, dataset={"on_bad_image": "skip"}))
+    result = run_ok(study, tmp_path / "out", tmp_path / "cache")
+    assert "DecompressionBomb" not in result.stderr
+    skipped = pd.read_csv(tmp_path / "out" / "skipped_files.csv")
+    assert skipped.values.tolist() == [[str(huge.resolve()), "image is 20000x20000 px "
+                                        "(400 MP), above dataset.max_pixels = 50,000,000",
+                                        "decode"]]
+
+
+def test_unusable_cache_dir_is_one_line(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir", afile))
+    assert line == f"error: cache folder '{afile}' is a file; pass a folder as --cache-dir."
+    line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir",
+                              afile / "sub"))
+    assert line == (f"error: cache folder '{afile / 'sub'}' is not writable (Not a "
+                    "directory); pass a writable folder as --cache-dir.")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_cache_dir_is_one_line(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        line = error_line(run_cli("run", study, "--out", tmp_path / "o", "--cache-dir", locked))
+    finally:
+        locked.chmod(0o700)
+    assert f"cache folder '{locked}' is not writable (Permission denied)" in line
+
+
+def test_unwritable_default_cache_falls_back_with_a_warning(tmp_path):
+    """A home whose cache folder cannot be made (common in containers): the run works,
+    says so, and writes nothing there."""
+    home = tmp_path / "home"
+    home.write_text("HOME is a file here")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
+                                                          image_folders(tmp_path / "imgs")))
+    env = {k: v for k, v in os.environ.items() if k != "KARYOBENCH_CACHE"}
+    result = subprocess.run(cli_command("run", study, "--out", tmp_path / "o"),
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(env, HOME=str(home), COLUMNS="200", NO_COLOR="1"))
+    assert result.returncode == 0, result.stderr
+    assert (f"warning: cache folder '{home}/.cache/karyobench' is not writable; decoded "
+            "images are cached for this run only") in result.stderr
+    assert (tmp_path / "o" / "folds.parquet").is_file()
+
+
+def test_synth_out_on_a_file_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    line = error_line(run_cli("synth", "--out", afile, "--patients", "1"))
+    assert line == (f"error: --out '{afile}' is a file; give a folder to write the images "
+                    "and manifest.csv into.")
+
+
+def test_everything_not_used_is_said_on_the_console_and_in_the_report(tmp_path):
+    root = image_folders(tmp_path / "imgs", classes=("1", "2", "3"))
+    (root / "1" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "2" / "old").mkdir()
+    Image.fromarray(bar_image(20)).save(root / "2" / "old" / "a.png")
+    (root / "2" / "notes.txt").write_text("not an image")
+    (root / "1" / "zero.png").write_bytes(b"")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, root, dataset={"on_bad_image": "skip"}))
+    out = tmp_path / "out"
+    result = run_ok(study, out, tmp_path / "cache")
+    sentence = ("not used: 2 unreadable file(s) skipped; 2 file(s) passed over in the class "
+                "folders; task 't': 4 image(s) with labels outside it: 3 (4) (files listed in "
+                "skipped_files.csv).")
+    assert sentence in " ".join(result.stderr.split())
+    import html
+
+    assert sentence[1:] in html.unescape((out / "report.html").read_text())
+    listed = pd.read_csv(out / "skipped_files.csv")
+    by_name = {Path(p).name: (stage, reason) for p, reason, stage in listed.values}
+    assert by_name["gone.png"][0] == "decode" and "broken symbolic link" in by_name["gone.png"][1]
+    assert by_name["zero.png"][0] == "decode"
+    assert by_name["a.png"] == ("folder walk", "image in sub-folder 'old' of class folder "
+                                "'2'; only <class>/<image> is read")
+    assert by_name["notes.txt"][0] == "folder walk"
+    # once the files are fixed, the list goes too (it would describe other data)
+    for name in ("1/gone.png", "1/zero.png", "2/notes.txt", "2/old/a.png"):
+        (root / name).unlink()
+    result = run_ok(study, out, tmp_path / "cache")
+    assert not (out / "skipped_files.csv").exists()
+    assert "not used: task 't': 4 image(s)" in result.stderr
+
+
+def test_interrupted_changed_study_leaves_the_folder_describing_its_results(tmp_path):
+    """Add a (slow) estimator and interrupt: config, protocol and tables are still the
+    first study's, all written by the run that finished."""
+    slow = yaml.safe_load(slow_folders_study(tmp_path).read_text())
+    first = dict(slow, estimators=[{"kind": "svm_linear_pixels"}])
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_ok(write_yaml(tmp_path / "first.yaml", first), out, cache)
+    before = {name: (out / name).read_bytes() for name in
+              ("config.yaml", "protocol.json", "tasks.json", "folds.parquet")}
+    second = dict(slow, estimators=[{"kind": "svm_linear_pixels"}] + slow["estimators"])
+    result = interrupt_after_new_folds(write_yaml(tmp_path / "second.yaml", second), out,
+                                       cache, signal.SIGINT, already=3)
+    assert result.returncode == 130, result.stderr
+    assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_out_onto_another_studys_results_needs_force(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    study_a = write_yaml(tmp_path / "a.yaml", folders_study(tmp_path, root, name="study_a"))
+    study_b = write_yaml(tmp_path / "b.yaml", folders_study(tmp_path, root, name="study_b"))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_ok(study_a, out, cache)
+    line = error_line(run_cli("run", study_b, "--out", out, "--cache-dir", cache))
+    assert line == (f"error: results folder '{out}' holds the results of study 'study_a', "
+                    "not 'study_b'; choose another --out, or pass --force to replace them.")
+    assert json.loads((out / "protocol.json").read_text())["study"] == "study_a"
+    result = run_cli("run", study_b, "--out", out, "--cache-dir", cache, "--force")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "protocol.json").read_text())["study"] == "study_b"
+
+
+def test_out_inside_the_class_folders_is_refused(tmp_path):
+    root = image_folders(tmp_path / "imgs")
+    study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path, root))
+    line = error_line(run_cli("run", study, "--out", root / "results"))
+    assert line == (f"error: results folder '{root / 'results'}' is inside dataset.path "
+                    f"'{root}', whose sub-folders are read as classes; choose an --out "
+                    "outside it.")
+    assert sorted(p.name for p in root.iterdir()) == ["1", "2"]
+
+
+def run_in_terminal(*args, cwd: Path) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stderr (rich draws its live displays only on
+    a terminal); (exit code, everything it drew, escape codes removed)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, KARYOBENCH_TF_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               COLUMNS="160", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(cli_command(*args), stdout=secondary, stderr=secondary,
+                            stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = proc.wait(timeout=300)
+    os.close(primary)
+    text = b"".join(chunks).decode(errors="replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_progress_names_each_stage_with_an_eta(tmp_path):
+    study = write_yaml(tmp_path / "s.yaml", folders_study(
+        tmp_path, image_folders(tmp_path / "imgs", n=6), cv={"folds": 3, "repeats": 2}))
+    code, drawn = run_in_terminal("run", study, "--out", tmp_path / "out", "--cache-dir",
+                                  tmp_path / "cache", cwd=tmp_path)
+    assert code == 0, drawn
+    assert "reading and decoding images" in drawn
+    assert "writing tables, plots and report.html" in drawn
+    assert "finished t · svm_linear_pixels · fold 2" in drawn and "6/6" in drawn
+    assert re.search(r"ETA\s+\d+:\d\d:\d\d", drawn), drawn
 
 
 # -- regenerate docs/bad_inputs.md from the real CLI --------------------------------------
@@ -680,11 +1059,19 @@ def test_formats_work_and_skip_lists_every_bad_file(tmp_path):
 def write_docs() -> None:
     import tempfile
 
+    existing = DOCS.read_text() if DOCS.is_file() else ""
     rows = []
     for case in BAD_INPUTS:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            study, out, extra = case.build(tmp)
+            try:
+                study, out, extra = case.build(tmp)
+            except pytest.skip.Exception:  # needs the real images: keep its documented row
+                kept = re.search(rf"^\| {re.escape(case.description)} \| `(.*)` \|$",
+                                 existing, re.MULTILINE)
+                assert kept, f"{case.id}: needs the real data and is not documented yet"
+                rows.append((case.description, kept.group(1)))
+                continue
             result = run_cli("run", study, "--out", out, "--cache-dir", tmp / "cache", *extra)
             line = error_line(result)
             assert case.expect in line, (case.id, line)
@@ -700,8 +1087,16 @@ def write_docs() -> None:
         "message below is still produced word for word.\n\n"
         "| bad input | message |\n|---|---|\n")
     body = "".join(f"| {what} | `{message}` |\n" for what, message in rows)
+    usage = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, args, expect in USAGE_ERRORS:
+            line = error_line(run_cli(*args, cwd=Path(tmp)))
+            assert expect in line, (args, line)
+            usage.append(f"| `karyobench {' '.join(args)}` | `{line}` |\n")
+    body += ("\n## Command-line usage errors\n\nExit code 2, one line; `karyobench` alone "
+             "prints the help and exits 2.\n\n| command | message |\n|---|---|\n"
+             + "".join(usage))
     # the hand-written sections after the generated table are kept as they are
-    existing = DOCS.read_text() if DOCS.is_file() else ""
     marker = "\n## Inputs that must work"
     footer = existing[existing.index(marker):] if marker in existing else ""
     DOCS.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,8 @@ class Dataset:
     groups: dict[str, np.ndarray] = field(default_factory=dict)
     crop_sizes: np.ndarray | None = None
     description: str = ""
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable (skip mode)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # passed over by the source
     # Other renderings of the same rows for estimators with their own canvas:
     # canvas label (e.g. "native96") -> (images, fingerprint).
     canvases: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
@@ -71,6 +72,7 @@ class Dataset:
             crop_sizes=None if self.crop_sizes is None else self.crop_sizes[index],
             description=self.description,
             skipped=list(self.skipped),
+            ignored=list(self.ignored),
         )
 
     def fingerprint(self) -> str:

@@ -34,25 +34,54 @@ def source(name: str):
 
 @source("folders")
 def read_folders(path: Path, **_) -> pd.DataFrame:
-    """``path/<class>/<image files>``: the folder name is the label; no groups."""
+    """``path/<class>/<image files>``: the folder name is the label; no groups.
+
+    Nothing in a class folder is passed over without a word: files that are not images
+    and images in its sub-folders are listed in ``table.attrs["ignored"]`` as (path,
+    reason); a broken link with an image suffix is kept, so decoding names it.
+    """
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"dataset.path '{root}' is not a folder; point it at a folder with "
                         "one sub-folder of images per class.")
-    rows = []
+    rows, ignored = [], []
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise DataError(f"dataset.path '{root}' has no class sub-folders; expected "
                         "'<path>/<class>/<image>' (e.g. '01/k001_01a.bmp').")
     for class_dir in class_dirs:
-        files = sorted(f for f in class_dir.iterdir()
-                       if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        files = []
+        for entry in sorted(class_dir.iterdir()):
+            if entry.name.startswith("."):  # .DS_Store and the like: never data
+                continue
+            if entry.is_dir():
+                ignored += [(_absolute(f), f"image in sub-folder '{entry.name}' of class "
+                             f"folder '{class_dir.name}'; only <class>/<image> is read")
+                            for f in sorted(entry.rglob("*"))
+                            if f.suffix.lower() in IMAGE_SUFFIXES]
+            elif entry.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(entry)
+            elif entry.is_symlink() and not entry.exists():
+                ignored.append((_absolute(entry), "broken symbolic link"))
+            else:
+                ignored.append((_absolute(entry), f"not an image file (suffix "
+                                f"'{entry.suffix}'); images end in "
+                                f"{', '.join(sorted(IMAGE_SUFFIXES))}"))
         if not files:
             raise DataError(f"class folder '{class_dir}' holds no images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove it.")
-        rows += [{"path": str(f.resolve()), "label": canonical_label(class_dir.name)}
+        rows += [{"path": _absolute(f), "label": canonical_label(class_dir.name)}
                  for f in files]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["ignored"] = ignored
+    return table
+
+
+def _absolute(path: Path) -> str:
+    """The resolved path; a broken link stays itself (resolving would name its target)."""
+    if path.is_symlink() and not path.exists():
+        return str(path.parent.resolve() / path.name)
+    return str(path.resolve())
 
 
 @source("manifest")

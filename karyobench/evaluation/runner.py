@@ -7,6 +7,7 @@ changed study never mixes its results with stale ones.
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import json
@@ -94,8 +95,9 @@ def load_on_canvas(config, canvas, cache_dir, seed: int = 0) -> Dataset:
         polarity=config.polarity, canvas_mode=canvas.mode,
         canvas_size=canvas.size, canvas_exponent=canvas.exponent,
         limit_groups=config.limit_groups,
-        group_column=None if config.group_column in (None, "auto") else config.group_column,
-        on_bad_image=config.on_bad_image, seed=seed, cache_dir=cache_dir)
+        group_column=config.group_column, missing_groups=config.missing_groups,
+        on_bad_image=config.on_bad_image, max_pixels=config.max_pixels, seed=seed,
+        cache_dir=cache_dir)
 
 
 def study_canvases(study: Study) -> dict[str, CanvasConfig]:
@@ -116,6 +118,11 @@ def split_groups(kind: str, study: Study, dataset: Dataset) -> tuple[str, str | 
         if column not in dataset.groups:
             raise ConfigError(f"cv.split '{kind}': column '{column}' is not in the data; "
                               f"group columns found: {', '.join(dataset.groups) or 'none'}.")
+        empty = np.flatnonzero(np.char.strip(dataset.groups[column].astype(str)) == "")
+        if len(empty):  # would pool into one group "" (dataset.group_column is checked
+            raise ConfigError(  # with manifest lines on loading)
+                f"cv.split '{kind}': {len(empty)} image(s) have no {column}, e.g. "
+                f"'{dataset.paths[empty[0]]}'; fill them in or group by another column.")
         return kind, column
     column = group_column_of(study, dataset)
     return resolve_kind(kind, column is not None), column
@@ -168,6 +175,10 @@ def plan_jobs(study: Study, dataset: Dataset) -> tuple[list[FoldJob], dict, dict
             if len(locked):
                 task_info[task.name]["n_lockbox_images"] = int(
                     len(np.intersect1d(task_selection.select(task, dataset.labels)[0], locked)))
+            in_task = task_selection.select(task, dataset.labels)[0]  # lockbox included
+            outside = collections.Counter(np.delete(task_labels, in_task).tolist())
+            if outside:  # images of other labels: said, not silently dropped
+                task_info[task.name]["not_in_task"] = dict(sorted(outside.items()))
             splits = make_splits(kind, task_labels[rows],
                                  groups[rows] if groups is not None else None,
                                  study.cv.folds, study.cv.repeats, study.seed, task.name)
@@ -194,7 +205,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
               cache_dir: Path | None = None, progress=None,
               tuning_storage: str | None = None,
               reuse: list[Path] | tuple[Path, ...] = (),
-              lockbox_registry: Path | None = None) -> RunSummary:
+              lockbox_registry: Path | None = None,
+              force: bool = False) -> RunSummary:
     """Compute every missing fold, then write the results folder.
 
     Folds already in ``out_dir/jobs`` are reused; missing ones are then looked up in the
@@ -207,7 +219,11 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         os.environ["KARYOBENCH_CACHE"] = str(Path(cache_dir).resolve())
     store = ResultsStore(out_dir)
     check_estimators(study)
+    _check_out_dir(study, Path(out_dir))
     with store.lock():
+        store.check_owner(study.name, force)
+        if progress and hasattr(progress, "stage"):
+            progress.stage("reading and decoding images")
         dataset = load_study_dataset(study, cache_dir)
         group_column = group_column_of(study, dataset)
         locked = lockbox.study_lockbox(study, dataset, group_column)
@@ -231,8 +247,6 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         # before config.yaml is rewritten: an older folder's keys come from its config
         restored = restore_folds(store, jobs + ensemble_jobs, [Path(r) for r in reuse],
                                  cache_dir)
-        metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
-                                           group_column, external_sets)
         # a fold whose model has not scored an external set yet is trained again (same
         # key, same result): fitted models are not kept
         unique = {job.key: job for job in jobs}  # a seedless estimator: one fit per fold
@@ -279,6 +293,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                           external_fingerprints, external_sets,
                           lambda job: fold_ident(job, with_seed))
         write_fold_keys(store.root, jobs + ensemble_jobs)
+        # config, protocol and tasks only now, with the folds they describe: an interrupted
+        # run leaves the folder describing the results it holds
+        metadata_changed = _write_metadata(store, study, dataset, protocols, task_info,
+                                           group_column, external_sets)
         tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
             folds.drop(columns=_TIMINGS))
         if tuning_url:
@@ -294,6 +312,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
         if (pending or tables_changed or metadata_changed
                 or not (store.root / "report.html").is_file()):
+            if progress and hasattr(progress, "stage"):
+                progress.stage("writing tables, plots and report.html")
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None, restored=restored)
@@ -333,6 +353,15 @@ def _external_fingerprints(jobs, ensemble_jobs, inputs) -> dict[str, dict[str, s
         prints[job.key] = {name: external.combined_fingerprint([m[name] for m in members])
                            for name in sorted(names)}
     return prints
+
+
+def _check_out_dir(study: Study, out_dir: Path) -> None:
+    """Results inside the class-folder root would be walked as a class of images."""
+    root = study.dataset.path
+    if study.dataset.source == "folders" and root is not None and \
+            out_dir.resolve().is_relative_to(Path(root).resolve()):
+        raise ConfigError(f"results folder '{out_dir}' is inside dataset.path '{root}', "
+                          "whose sub-folders are read as classes; choose an --out outside it.")
 
 
 def _read_folds(path: Path) -> pd.DataFrame | None:
@@ -401,9 +430,13 @@ def _write_metadata(store, study, dataset, protocols, task_info, group_column,
         if not path.is_file() or path.read_text() != text:
             atomic_write_text(path, text)
             changed = True
-    if dataset.skipped:
-        frame = pd.DataFrame(dataset.skipped, columns=["path", "reason"])
+    unused = [(path, reason, "decode") for path, reason in dataset.skipped] + \
+        [(path, reason, "folder walk") for path, reason in dataset.ignored]
+    if unused:
+        frame = pd.DataFrame(unused, columns=["path", "reason", "stage"])
         atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
+    else:  # a list left by an earlier run would describe other data
+        (store.root / "skipped_files.csv").unlink(missing_ok=True)
     return changed
 
 

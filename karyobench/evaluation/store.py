@@ -57,11 +57,21 @@ class ResultsStore:
 
     @contextmanager
     def lock(self):
-        """One writer per results folder; a second run gets a clear refusal."""
+        """One writer per results folder; a second run gets a clear refusal.
+
+        On the way out the lock file is removed (while still held, so no later run can
+        lock the removed file), and a ``jobs/`` or results folder this run created but
+        never filled is removed too: a failed run leaves the folder as it found it.
+        """
+        created = [d for d in (self.jobs_dir, self.root, *self.root.absolute().parents)
+                   if not d.exists()]
         self.prepare()
-        handle = open(self.root / ".lock", "a+")
+        path = self.root / ".lock"
+        handle = open(path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+                raise BlockingIOError  # its holder removed it as we opened it: finishing
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
@@ -75,8 +85,24 @@ class ResultsStore:
         try:
             yield self
         finally:
+            path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+            for folder in (self.jobs_dir, *created):  # innermost first
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+
+    def check_owner(self, study: str, force: bool = False) -> None:
+        """Refuse to write study ``study`` over the results of another study (the folder's
+        ``protocol.json`` names its study) unless ``force``."""
+        try:
+            owner = json.loads((self.root / "protocol.json").read_text()).get("study")
+        except (OSError, ValueError, AttributeError):
+            return
+        if owner and owner != study and not force:
+            raise KaryobenchError(
+                f"results folder '{self.root}' holds the results of study '{owner}', not "
+                f"'{study}'; choose another --out, or pass --force to replace them.")
 
     def has(self, job: FoldJob) -> bool:
         return (self.jobs_dir / f"{job.key}.json").is_file()

@@ -8,6 +8,7 @@ never switches the backend of an interactive session and no global figure state 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -39,8 +40,16 @@ class Figure:
 
 
 def slug(text: str) -> str:
-    """File-name-safe version of a task or estimator name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
+    """File-name-safe version of a task or estimator name, distinct for distinct names.
+
+    A name that is already safe is kept as it is; any other gets a short hash of itself,
+    so 'réseau' and 'rèseau' (or 'a b' and 'a_b') do not write the same plot file.
+    """
+    text = str(text)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+    if safe == text:
+        return safe
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 
 def _figure(size: tuple[float, float]):

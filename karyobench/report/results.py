@@ -164,6 +164,9 @@ def _read_parquet(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
 def load_results(path: str | Path) -> Results:
     """Read ``protocol.json``, ``tasks.json``, ``folds.parquet``, ``predictions.parquet`` and extras."""
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: is a file, not a results folder; give the folder "
+                        "'karyobench run' wrote (e.g. results/<study>).")
     if not folder.is_dir():
         raise DataError(f"{folder}: results folder does not exist (run `karyobench run` first)")
     for name in REQUIRED_FILES:
@@ -227,3 +230,38 @@ def _seed_averaged(folds: pd.DataFrame) -> pd.DataFrame:
         averaged = averaged.join(grouped[other].first())
     averaged = averaged.join(grouped.size().rename("n_train_seeds"))
     return averaged.reset_index()[[*CELL, *numeric, *other, "n_train_seeds"]]
+
+
+def describe_unused(skipped: pd.DataFrame | None, tasks: dict) -> str | None:
+    """One sentence on every input the results do not use, or None if all were used:
+    unreadable files skipped, files the folder walk passed over, and per task the images
+    whose labels lie outside it (``tasks.json``'s ``not_in_task``)."""
+    parts = []
+    if skipped is not None and len(skipped):
+        stage = skipped["stage"] if "stage" in skipped else pd.Series("decode", skipped.index)
+        unreadable, passed_over = int((stage == "decode").sum()), int((stage != "decode").sum())
+        if unreadable:
+            parts.append(f"{unreadable} unreadable file(s) skipped")
+        if passed_over:
+            parts.append(f"{passed_over} file(s) passed over in the class folders")
+    for name, spec in tasks.items():
+        outside = spec.get("not_in_task") or {}
+        if outside:
+            shown = ", ".join(f"{label} ({n})" for label, n in list(outside.items())[:5])
+            more = f" and {len(outside) - 5} more label(s)" if len(outside) > 5 else ""
+            parts.append(f"task '{name}': {sum(outside.values())} image(s) with labels "
+                         f"outside it: {shown}{more}")
+    if not parts:
+        return None
+    listed = " (files listed in skipped_files.csv)" if skipped is not None and len(skipped) \
+        else ""
+    return f"not used: {'; '.join(parts)}{listed}."
+
+
+def unused_in_folder(folder: Path) -> str | None:
+    """:func:`describe_unused` for a results folder's files."""
+    folder = Path(folder)
+    skipped = pd.read_csv(folder / "skipped_files.csv") \
+        if (folder / "skipped_files.csv").is_file() else None
+    tasks = _read_json(folder / "tasks.json") if (folder / "tasks.json").is_file() else {}
+    return describe_unused(skipped, tasks)

@@ -12,7 +12,7 @@ from karyobench import atomic
 from .html_page import build_html
 from .plots import all_figures
 from .render import Table, write_table
-from .results import load_results
+from .results import describe_unused, load_results
 from .seed import load_seed_reported
 from .external import external_tables
 from .noise import noise_table
@@ -75,8 +75,9 @@ def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True
             "The image-level split keeps images of one patient/karyotype on both sides of a fold "
             "(as in the seed study); its scores are optimistic. Trust the group-level numbers."
         )
-    if results.skipped is not None and len(results.skipped):
-        warnings.append(f"{len(results.skipped)} input file(s) were skipped; see skipped_files.csv.")
+    unused = describe_unused(results.skipped, results.tasks)
+    if unused:
+        warnings.append(unused[0].upper() + unused[1:])
     protocol = dict(results.protocol)
     protocol["seed study"] = load_seed_reported().citation
     page = build_html(

@@ -32,7 +32,14 @@ def synth_command(
 ) -> None:
     """Generate synthetic G-banded chromosome crops with patient and cell groups."""
     config = build_config(patients, cells_per_patient, abnormal, seed, look)
-    manifest = write_dataset(out, config)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder to write the images and "
+                          "manifest.csv into.")
+    try:
+        manifest = write_dataset(out, config)
+    except OSError as err:
+        raise ConfigError(f"cannot write the synthetic dataset into '{out}' "
+                          f"({err.strerror}); choose another --out.") from None
     typer.echo(f"wrote {manifest}")
     if preview is not None:
         typer.echo(f"wrote {draw_karyogram(config, preview)}")

@@ -165,3 +165,58 @@ def test_tiny_image_is_refused(tmp_path, shape):
     path = save(np.zeros(shape, np.uint8), tmp_path / "tiny.png")
     with pytest.raises(DataError, match="too small to be a chromosome crop"):
         read_grey(path)
+
+
+def png_claiming_size(path, width, height):
+    """A small PNG whose header claims ``width`` x ``height`` (no pixel data for it)."""
+    import struct
+    import zlib
+
+    data = bytearray((save(np.zeros((4, 4), np.uint8), path)).read_bytes())
+    ihdr = 8 + 8  # signature, then IHDR's length and type
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4:ihdr + 13])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side", [8_000, 20_000])  # below and above Pillow's own bomb limit
+def test_image_above_max_pixels_is_refused_from_its_header(tmp_path, side):
+    path = png_claiming_size(tmp_path / "huge.png", side, side)
+    with pytest.raises(DataError) as info:
+        read_grey(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: image is {side}x{side} px")
+    assert "above dataset.max_pixels = 50,000,000" in message
+    with pytest.raises(DataError, match="above dataset.max_pixels = 1,000"):
+        read_grey(save(chromosome(40, 30), tmp_path / "a.png"), max_pixels=1000)
+
+
+@pytest.mark.parametrize("suffix, mode", [(".png", "L"), (".jpg", "L"), (".png", "RGB"),
+                                          (".tif", "I;16"), (".png", "P")])
+def test_large_image_is_reduced_while_decoding(tmp_path, suffix, mode):
+    """A 6000x4500 crop (27 MP, allowed) decodes to at most 2048 px a side: the float
+    arrays of a full-size decode (216 MB here) are never made."""
+    import tracemalloc
+
+    from karyobench.data.imageio import read_crop
+
+    array = np.zeros((4500, 6000), np.uint8)
+    array[1000:3500, 2000:4000] = 200
+    image = Image.fromarray(array)
+    if mode == "I;16":
+        image = Image.fromarray(array.astype(np.uint16) * 257)
+    elif mode != "L":
+        image = image.convert(mode)
+    path = save(image, tmp_path / f"big{suffix}")
+    del array, image
+    tracemalloc.start()
+    try:
+        pixels, factor = read_crop(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(pixels.shape) <= 2048 and factor == pytest.approx(6000 / pixels.shape[1])
+    assert peak < 80e6, f"decoding took {peak / 1e6:.0f} MB of numpy memory"
+    assert pixels.max() == pytest.approx(200 / 255, abs=0.02)  # scaled by bit depth
+    assert pixels.shape[0] / pixels.shape[1] == pytest.approx(0.75, abs=0.01)

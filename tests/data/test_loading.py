@@ -109,7 +109,7 @@ def test_cache_reused_and_keyed_by_preprocessing(subset_manifest, tmp_path, monk
     def no_decode(*args, **kwargs):
         raise AssertionError("decoded again despite a valid cache")
 
-    monkeypatch.setattr(loading, "read_grey", no_decode)
+    monkeypatch.setattr(loading, "read_crop", no_decode)
     second = load(manifest, tmp_path)
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
@@ -197,9 +197,30 @@ def test_on_bad_image_error_and_skip(tmp_path):
     assert set(skipped) == {"zero.png", "text.bmp", "pixel.png", "truncated.bmp"}
     assert "empty file" in skipped["zero.png"]
     assert "too small" in skipped["pixel.png"]
+    # already skipping: the reason does not tell to set on_bad_image: skip
+    assert not any("on_bad_image" in reason for reason in skipped.values())
     # the skip list survives the cache
     again = load(root, tmp_path, source="folders", on_bad_image="skip")
     assert again.skipped == data.skipped
+
+
+def test_large_crop_reduced_on_decode_keeps_its_size_and_place(tmp_path):
+    """A crop of 4000 px reduced while decoding: crop_sizes in the file's pixels, and the
+    canvas the same as a crop 1/4 the size drawn at the same native scale."""
+    root = tmp_path / "imgs"
+    for label, length in (("a", 4000), ("b", 1000)):
+        (root / label).mkdir(parents=True)
+        bar = np.zeros((length, length // 4), np.uint8)
+        bar[length // 10:-length // 10, length // 20:-length // 20] = 200
+        Image.fromarray(bar).save(root / label / "bar.png")
+        Image.fromarray(bar).save(root / label / "bar2.png")
+    data = load(root, tmp_path, source="folders", canvas_size=32, canvas_mode="native")
+    sizes = dict(zip(data.labels, data.crop_sizes.tolist()))
+    assert sizes["b"][0] == 802  # bar 800 px plus the 1 px trim margin each side
+    assert abs(sizes["a"][0] - 3202) <= 4  # the same, reduced by 2 and scaled back
+    long_a = (data.images[data.labels == "a"][0] > 0.5).any(axis=1).sum()
+    long_b = (data.images[data.labels == "b"][0] > 0.5).any(axis=1).sum()
+    assert long_a == 32 and abs(long_b - 8) <= 1  # relative length kept on the canvas
 
 
 def test_all_images_bad_is_an_error(tmp_path):

@@ -200,3 +200,24 @@ def test_compare_says_how_many_predictions_two_runs_share(make_results, tmp_path
     changed = pd.read_csv(tmp_path / "cmp2" / "comparison.csv")
     assert (changed["same_predictions"] < 1).any()
     assert "same predictions" in (tmp_path / "cmp2" / "comparison.md").read_text()
+
+
+def test_estimators_differing_only_in_non_ascii_letters_get_their_own_plots(make_results):
+    folder = make_results("accents")
+    names = {"svm_linear": "réseau", "dcnn": "rèseau"}
+    for table in ("folds.parquet", "predictions.parquet"):
+        frame = pd.read_parquet(folder / table)
+        frame["estimator"] = frame["estimator"].replace(names)
+        frame.to_parquet(folder / table)
+    written = write_report(folder, n_boot=50)
+    confusion = [p.name for p in written if p.name.startswith("confusion__group__normal24")
+                 and p.suffix == ".png"]
+    assert len(confusion) == len(set(confusion)) == 3, confusion
+    assert "confusion__group__normal24__rf_features.png" in confusion  # safe names kept
+
+
+def test_report_on_a_file_says_it_is_not_a_folder(tmp_path):
+    afile = tmp_path / "summary.md"
+    afile.write_text("x")
+    with pytest.raises(DataError, match="is a file, not a results folder"):
+        write_report(afile)
