@@ -97,8 +97,14 @@ def study_lockbox(study, dataset, group_column: str | None) -> np.ndarray:
     config = study.dataset.lockbox
     if config is None:
         return np.array([], dtype=np.int64)
+    return draw(dataset, group_column, config.fraction, config.seed)
+
+
+def draw(dataset, group_column: str | None, fraction: float, seed: int) -> np.ndarray:
+    """The lockbox rows of ``dataset``: the one draw that both a study's own lockbox and
+    a registered lockbox met as another study's external set use."""
     groups = dataset.groups.get(group_column) if group_column else None
-    return lockbox_rows(dataset.labels, groups, config.fraction, config.seed,
+    return lockbox_rows(dataset.labels, groups, fraction, seed,
                         keys=portable_paths(dataset.paths),
                         fingerprint=source_fingerprint(dataset.paths, dataset.labels))
 
@@ -170,8 +176,7 @@ def registered_rows(registry: Path | None, dataset) -> np.ndarray:
     if column and column not in dataset.groups:
         raise ConfigError(f"{path}: the lockbox of this data is drawn by '{column}', which "
                           "this set does not load; keep that column in its manifest.")
-    groups = dataset.groups.get(column) if column else None
-    return lockbox_rows(dataset.labels, groups, record["fraction"], record["seed"])
+    return draw(dataset, column, record["fraction"], record["seed"])
 
 
 def read_openings(folder: Path) -> list[dict]:

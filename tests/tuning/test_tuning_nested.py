@@ -144,7 +144,8 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
         {"kind": "svm_linear_pixels", "name": "svm_tuned", "tuning": SVM_TUNING}])
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
-        tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out)
+        tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out,
+                     lockboxes=None)
     # the Optuna plots are written without a warning (a NameError here once hid itself)
     assert not [r for r in caplog.records if "optimisation history" in r.getMessage()]
     folds = pd.read_parquet(out / "folds.parquet")
@@ -166,7 +167,8 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
     assert "  4/4 trials done, 0 running" in err and "best so far" in err
     assert "three · svm_tuned · group fold 0: inner default " in err
     assert "(4 trials, " in err and "2-fold inner)" in err
-    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out)
+    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out,
+                 lockboxes=None)
     assert "4 folds (4 reused)" in capsys.readouterr().err
     for name in names:
         trials = optuna.load_study(study_name=name, storage=storage).get_trials()
