@@ -18,7 +18,8 @@ from karyobench.data import load_dataset
 from karyobench.estimators.features import HOGFeatures
 from karyobench.evaluation import backends
 from karyobench.evaluation.fold import run_fold
-from karyobench.evaluation.runner import _write_report, load_study_dataset, plan_jobs, run_study
+from karyobench.evaluation.runner import load_study_dataset, plan_jobs, run_study
+from karyobench.report import write_report as _write_report
 from karyobench.study import parse_study
 from karyobench import tasks as task_selection
 

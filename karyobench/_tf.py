@@ -53,7 +53,9 @@ def import_tensorflow():
         import keras  # noqa: F401
         import tensorflow as tf
 
-        threads = os.environ.get("KARYOBENCH_TF_THREADS")
+        from karyobench.context import current
+
+        threads = current().threads or os.environ.get("KARYOBENCH_TF_THREADS")
         if threads:  # thread pools are fixed once the runtime starts, so set them first
             tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.threading.set_inter_op_parallelism_threads(min(2, int(threads)))
@@ -62,9 +64,11 @@ def import_tensorflow():
 
 
 def numerics_flags() -> dict[str, str]:
-    """Settings that change TensorFlow's floating-point results (part of fold keys)."""
-    quiet_environment()
-    return {"TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}
+    """Settings that change TensorFlow's floating-point results (part of fold keys).
+
+    Read only: computing a fold key must not change the environment. The default is the
+    one :func:`quiet_environment` sets before TensorFlow is imported."""
+    return {"TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")}
 
 
 def keras_module():

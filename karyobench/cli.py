@@ -118,13 +118,18 @@ def run(
     if backend is not None and backend not in ("sequential", "loky", "dask"):
         raise KaryobenchError(f"--backend '{backend}' is unknown; use sequential, loky or dask.")
     out_dir = out or Path("results") / config.name
+    tuner = None
+    if any(e.tuning for e in config.estimators):  # nested CV, searched in this run
+        from karyobench.tuning.tuner import NestedSearch
+
+        tuner = NestedSearch()
     progress = _FoldProgress()
     with contextlib.ExitStack() as cleanup:
         cache = _cache_for_run(cache_dir, cleanup)
         try:
             summary = run_study(config, out_dir, backend=backend, workers=workers,
                                 scheduler=scheduler, cache_dir=cache, progress=progress,
-                                reuse=reuse, lockbox_registry=lockboxes,
+                                tuner=tuner, reuse=reuse, lockbox_registry=lockboxes,
                                 force=force)
         finally:
             progress.stop()

@@ -24,6 +24,12 @@ CACHE_VERSION = 4
 
 
 def default_cache_dir() -> Path:
+    """The active run's cache folder, else ``KARYOBENCH_CACHE``, else the home cache."""
+    from karyobench.context import current
+
+    active = current().cache_dir
+    if active is not None:
+        return Path(active)
     return Path(os.environ.get("KARYOBENCH_CACHE", Path.home() / ".cache" / "karyobench"))
 
 

@@ -12,26 +12,34 @@ from collections.abc import Callable, Iterator
 
 from karyobench.errors import ConfigError
 
-# loky replaces a worker whose memory grew by 300 MB (a TensorFlow fold does) and then
-# warns that "a worker stopped" although no job is lost; a worker that really dies raises
-# TerminatedWorkerError instead. Fixed upstream in loky PR #641 (joblib issue #869).
-warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
-                        category=UserWarning, module=r"joblib\.externals\.loky\.")
-
 
 def sequential(calls, workers: int = 1, scheduler: str | None = None) -> Iterator:
     for call in calls:
         yield call()
 
 
+def threads_per_worker(backend: str, workers: int) -> int | None:
+    """TensorFlow threads for each fold process: loky's workers share the machine's cores
+    (joblib likewise caps their BLAS/OpenMP threads); None leaves the default."""
+    if backend == "loky":
+        return max(1, (os.cpu_count() or 1) // max(1, workers or 1))
+    return None
+
+
 def loky(calls, workers: int = 2, scheduler: str | None = None) -> Iterator:
     from joblib import Parallel, delayed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    os.environ["KARYOBENCH_TF_THREADS"] = str(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    yield from Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
-        delayed(_invoke)(call) for call in calls)
+    with warnings.catch_warnings():
+        # loky replaces a worker whose memory grew by 300 MB (a TensorFlow fold does) and
+        # then warns that "a worker stopped" although no job is lost; a worker that really
+        # dies raises TerminatedWorkerError instead. Fixed upstream in loky PR #641
+        # (joblib issue #869). Silenced for this run only.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were "
+                                "given", category=UserWarning,
+                                module=r"joblib\.externals\.loky\.")
+        yield from Parallel(n_jobs=workers, backend="loky",
+                            return_as="generator_unordered")(
+            delayed(_invoke)(call) for call in calls)
 
 
 def dask(calls, workers: int = 1, scheduler: str | None = None) -> Iterator:

@@ -1,4 +1,8 @@
-"""One estimator x fold job: a pure function of (data, task, estimator spec, split, seed)."""
+"""One estimator x fold job: a pure function of (data, task, estimator spec, split, seed).
+
+The fold core fits and scores one plain estimator; it imports no search. A tuned job
+(``FoldJob.tuning`` set) is fitted by the tuner the run loop was given.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,6 @@ from karyobench._tf import numerics_flags
 from karyobench.estimators import build
 from karyobench.estimators.registry import numerics_version, uses_tensorflow
 from karyobench.evaluation.metrics import fold_metrics
-
-
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ class FoldJob:
     train: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
     data_fingerprint: str = ""
-    # Nested tuning (karyobench.tuning): the TuningConfig as a dict, the groups of the
-    # training rows (grouped inner folds) and the Optuna storage URL; None = plain fit.
+    # Set by a tuner (karyobench.tuning) on the jobs it fits: its settings as a plain
+    # dict, the groups of the training rows and its storage URL; None = plain fit. Opaque
+    # here: they only enter the key (as they always have, so tuned keys stay valid).
     tuning: dict | None = None
     train_groups: np.ndarray | None = field(default=None, repr=False)
     storage: str | None = None
@@ -86,10 +89,9 @@ def run_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray,
     The fitted model also predicts each of ``externals`` (evaluation.external.ExternalInput:
     other datasets, never trained on).
     """
-    if job.tuning is not None:  # nested CV: search on inner folds, refit the best
-        from karyobench.tuning.nested import tune_fold
-
-        return tune_fold(job, images, labels)
+    if job.tuning is not None:  # the run loop gives tuned jobs to its tuner's fit
+        raise ValueError(f"fold job of estimator '{job.estimator}' has tuning settings; "
+                         "fit it with the tuner (karyobench.tuning.tuner.NestedSearch.fit)")
     result, estimator = fit_and_score(job, job.params, images, labels)
     if externals:
         from karyobench.evaluation.external import score

@@ -22,7 +22,7 @@ from karyobench.evaluation.environment import describe_environment
 from karyobench.data.dataset import portable_paths
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.metrics import fold_metrics
-from karyobench.evaluation.runner import canvas_label, group_column_of, load_study_dataset
+from karyobench.evaluation.plan import canvas_label, group_column_of, load_study_dataset
 from karyobench.stats import group_bootstrap_ci
 
 

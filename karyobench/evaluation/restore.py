@@ -125,7 +125,7 @@ def _source_keys(source: Path, cache_dir) -> pd.DataFrame:
 def _planned_keys(source: Path, cache_dir) -> pd.DataFrame:
     """Keys of an older results folder, from the study config it recorded."""
     from karyobench.evaluation.ensembles import plan_ensembles
-    from karyobench.evaluation.runner import load_study_dataset, plan_jobs
+    from karyobench.evaluation.plan import load_study_dataset, plan_jobs
     from karyobench.study import parse_study
 
     config = source / "config.yaml"

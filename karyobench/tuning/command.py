@@ -1,12 +1,17 @@
-"""``karyobench tune``: nested-CV tuning of a study, with K search workers on one storage.
+"""``karyobench tune``: ``karyobench run`` plus search workers sharing one Optuna storage.
 
-1. plan the study's fold jobs exactly as ``karyobench run`` does, and give the jobs of
-   estimators with a ``tuning`` block their tuning fields (same job keys as ``run``);
-2. with ``--workers K > 1``: K worker processes run Optuna trials of every outer fold's
-   study against the same storage (the claim lock keeps each study at ``n_trials``);
-3. every fold job (tuned and untuned) is then finished in this process: a tuned fold
-   waits for its study's running trials, refits the best parameters on the outer
-   training set and scores the outer test fold; results go to the usual results folder;
+``tune`` runs the study through the same run loop as ``run``
+(:func:`karyobench.evaluation.runner.run_study`: same fold jobs and keys, ensembles,
+``--reuse``, ``fold_keys.csv``, report), with a :class:`TuneSearch` as its tuner:
+
+1. the study must have an estimator with a ``tuning`` block;
+2. before the refits, marks trials of an interrupted run FAIL (default storage only: the
+   results lock makes this process its only user) and, with ``--workers K > 1``, runs K
+   worker processes that search every pending outer fold against the same storage (the
+   claim lock keeps each study at ``n_trials``);
+3. every fold job is then finished in this process: a tuned fold waits for its study's
+   running trials, refits the best parameters on the outer training set and scores the
+   outer test fold;
 4. tables and Optuna plots under ``<out>/tuning/``.
 
 Re-running resumes: finished folds are reused and each Optuna study only runs the trials
@@ -16,33 +21,26 @@ machines) may share the same studies.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from karyobench.errors import ConfigError, KaryobenchError
+from karyobench.tuning.tuner import NestedSearch
 
 
 def _echo(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def prepare(study_path: Path, storage: str | None, n_trials: int | None,
-            timeout: float | None, out: Path | None, lockboxes: Path | None = None):
-    """(study, out_dir, storage URL, dataset, jobs, protocols, task_info, groups).
-
-    ``lockboxes``: the lockbox registry folder (None: ``./lockboxes``)."""
-    from karyobench.evaluation import lockbox
-    from karyobench.evaluation.runner import group_column_of, load_study_dataset, plan_jobs
+def _load_tuned_study(study_path: Path, n_trials: int | None):
     from karyobench.study import load_study
-    from karyobench.tuning.nested import attach_tuning, check_tuning
-    from karyobench.tuning.storage import default_storage_url
 
     config = load_study(study_path)
     if not any(e.tuning for e in config.estimators):
@@ -50,17 +48,30 @@ def prepare(study_path: Path, storage: str | None, n_trials: int | None,
                           "tune (use `karyobench run`).")
     if n_trials is not None and n_trials < 1:
         raise ConfigError("--n-trials must be at least 1.")
-    check_tuning(config)
+    return config
+
+
+def prepare(study_path: Path, storage: str | None, n_trials: int | None,
+            timeout: float | None, out: Path | None, lockboxes: Path | None = None,
+            cache_dir: Path | None = None):
+    """(study, out_dir, storage URL, dataset, jobs): the fold jobs ``tune`` plans, for a
+    search worker (same plan, same tuned keys, hence the same Optuna studies).
+
+    ``lockboxes``: the lockbox registry folder (None: ``./lockboxes``)."""
+    from karyobench.evaluation import lockbox
+    from karyobench.evaluation.plan import group_column_of, load_study_dataset, plan_jobs
+
+    config = _load_tuned_study(study_path, n_trials)
     out_dir = Path(out) if out else Path("results") / config.name
-    url = storage or default_storage_url(out_dir)
-    dataset = load_study_dataset(config)
+    dataset = load_study_dataset(config, cache_dir)
     group_column = group_column_of(config, dataset)
     lockbox.guard(config, dataset, group_column, lockboxes or lockbox.DEFAULT_REGISTRY,
                   lockbox.study_lockbox(config, dataset, group_column))
-    jobs, protocols, task_info = plan_jobs(config, dataset)
+    jobs, _, _ = plan_jobs(config, dataset)
     groups = dataset.groups.get(group_column) if group_column else None
-    jobs = attach_tuning(jobs, config, groups, url, n_trials=n_trials, timeout=timeout)
-    return config, out_dir, url, dataset, jobs, protocols, task_info, groups
+    search = NestedSearch(storage, n_trials, timeout)
+    jobs = search.attach(jobs, config, groups, out_dir)
+    return config, out_dir, search.url, dataset, jobs
 
 
 def _labels_by_task(config, dataset):
@@ -71,23 +82,94 @@ def _labels_by_task(config, dataset):
 
 def search_all(study_path: Path, storage: str | None, n_trials: int | None,
                timeout: float | None, out: Path | None, log=_echo,
-               lockboxes: Path | None = None) -> int:
+               lockboxes: Path | None = None, cache_dir: Path | None = None) -> int:
     """A search worker: run trials of every pending tuned fold, then return."""
     from karyobench.evaluation.store import ResultsStore
     from karyobench.tuning.nested import make_context, search
+    from karyobench.context import RunContext, using
+    from karyobench.tuning.storage import optuna_warnings_only
 
-    config, out_dir, url, dataset, jobs, *_ = prepare(study_path, storage, n_trials,
-                                                      timeout, out, lockboxes)
+    config, out_dir, url, dataset, jobs = prepare(study_path, storage, n_trials, timeout,
+                                                  out, lockboxes, cache_dir)
     store = ResultsStore(out_dir)
     labels = _labels_by_task(config, dataset)
     n = 0
-    for job in jobs:
-        if job.tuning is None or store.has(job):
-            continue
-        ctx = make_context(job, dataset.images_for(job.canvas), labels[job.task])
-        search(ctx, url, wait_for_running=False, log=log)
-        n += 1
+    with using(RunContext(cache_dir=cache_dir)), optuna_warnings_only():
+        for job in jobs:
+            if job.tuning is None or store.has(job):
+                continue
+            ctx = make_context(job, dataset.images_for(job.canvas), labels[job.task])
+            search(ctx, url, wait_for_running=False, log=log)
+            n += 1
     return n
+
+
+@dataclass
+class TuneSearch(NestedSearch):
+    """``tune``'s tuner: nested search that reaps interrupted trials and starts workers.
+
+    ``study_path``, ``lockboxes``, ``cache_dir``: what a worker process needs to plan
+    the same jobs; ``workers``: worker processes (1: search in this process only);
+    ``reap``: mark trials left RUNNING by an interrupted run FAIL (only when no other
+    process can be using the storage).
+    """
+
+    study_path: Path | None = None
+    workers: int = 1
+    reap: bool = False
+    lockboxes: Path | None = None
+    cache_dir: Path | None = None
+
+    def attach(self, jobs, study, groups, out_dir):
+        """As NestedSearch's, then say where the searches go (once the study has passed
+        the lockbox check and planned)."""
+        from karyobench.tuning.storage import redact, sqlite_path
+
+        jobs = super().attach(jobs, study, groups, out_dir)
+        if self.workers > 1 and sqlite_path(self.url) is not None:
+            _echo(f"warning: {self.workers} workers share one SQLite file; writers wait "
+                  "for each other's lock. For many workers use --storage postgresql://...")
+        _echo(f"Optuna storage: {redact(self.url)}")
+        return jobs
+
+    def before_fits(self, pending, images_for, labels_by_task, out_dir) -> None:
+        from karyobench.tuning.nested import make_context, open_study, reap_running
+
+        tuned = [job for job in pending if job.tuning is not None]
+        if self.reap:  # the results lock makes this process the only user of the file
+            for job in tuned:
+                ctx = make_context(job, images_for(job.canvas), labels_by_task[job.task])
+                n = reap_running(open_study(ctx, self.url))
+                if n:
+                    _echo(f"{ctx.study_name}: {n} trial(s) of an interrupted run marked "
+                          "FAIL; they will be replaced")
+        if self.workers > 1 and tuned:
+            _run_workers(self.study_path, self.url, self.n_trials, self.timeout, out_dir,
+                         self.workers, self.lockboxes, self.cache_dir)
+
+    def finish(self, root, jobs) -> dict:
+        return {**super().finish(root, jobs), "backend": f"tune ({self.workers} worker(s))"}
+
+
+class _FoldLog:
+    """``tune``'s progress: one line per finished fold (the run loop's progress hooks)."""
+
+    def start(self, total: int, reused: int) -> None:
+        pass
+
+    def advance(self, result) -> None:
+        job = result.job
+        where = f"{job.task} · {job.estimator} · {job.split} fold {job.fold}"
+        info = result.extra.get("tuning")
+        if info is None:
+            _echo(f"{where}: accuracy {result.metrics['accuracy']:.4f}")
+            return
+        default = info.get("inner_default")
+        _echo(f"{where}: inner "
+              + (f"default {default:.4f}, " if default is not None else "")
+              + f"best {info['inner_best']:.4f}, outer {info['outer_score']:.4f} "
+              f"({info['n_trials']} trials, {info['n_pruned']} pruned, "
+              f"{info['inner_protocol']} inner)")
 
 
 def tune_command(
@@ -105,74 +187,37 @@ def tune_command(
                                        "(default: results/<study name>)"),
     lockboxes: Optional[Path] = typer.Option(None, "--lockboxes", help="folder of lockbox "
                                              "records (default: ./lockboxes)"),
+    reuse: Annotated[Optional[list[Path]], typer.Option(
+        "--reuse", help="a results folder whose committed untuned folds are reused "
+        "instead of retrained (same job key only); repeatable")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        "--cache-dir", help="decoded-image cache (default ~/.cache/karyobench)")] = None,
 ):
     """Nested-CV hyper-parameter search (Optuna) for the study's tuned estimators."""
-    from karyobench.evaluation.runner import _write_metadata, _write_report
-    from karyobench.evaluation.environment import describe_environment
-    from karyobench.evaluation.fold import run_fold
-    from karyobench.evaluation.store import ResultsStore, atomic_write_text
-    from karyobench.tuning.nested import make_context, open_study, reap_running, tune_fold
-    from karyobench.tuning.outputs import save_fold_record, write_tuning_outputs
-    from karyobench.tuning.storage import default_storage_url, portable, redact, sqlite_path
+    from karyobench.evaluation import lockbox
+    from karyobench.evaluation.runner import run_study
+    from karyobench.tuning.storage import default_storage_url, optuna_warnings_only
 
     started = time.perf_counter()
-    config, out_dir, url, dataset, jobs, protocols, task_info, groups = prepare(
-        study, storage, n_trials, timeout, out, lockboxes)
-    default = storage is None or url == default_storage_url(out_dir)
-    if workers > 1 and sqlite_path(url) is not None:
-        _echo(f"warning: {workers} workers share one SQLite file; writers wait for each "
-              "other's lock. For many workers use --storage postgresql://...")
-    _echo(f"Optuna storage: {redact(url)}")
-    store = ResultsStore(out_dir)
-    labels = _labels_by_task(config, dataset)
-    with store.lock():
-        _write_metadata(store, config, dataset, protocols, task_info,
-                        _group_column(config, dataset))
-        pending = [job for job in jobs if not store.has(job)]
-        tuned = [job for job in pending if job.tuning is not None]
-        if default:  # the results lock makes this process the only user of the file
-            for job in tuned:
-                ctx = make_context(job, dataset.images_for(job.canvas), labels[job.task])
-                n = reap_running(open_study(ctx, url))
-                if n:
-                    _echo(f"{ctx.study_name}: {n} trial(s) of an interrupted run marked "
-                          "FAIL; they will be replaced")
-        if workers > 1 and tuned:
-            _run_workers(study, url, n_trials, timeout, out_dir, workers, lockboxes)
-        for job in pending:
-            if job.tuning is not None:
-                result = tune_fold(job, dataset.images_for(job.canvas), labels[job.task], log=_echo)
-                save_fold_record(out_dir, job, result)
-                info = result.extra["tuning"]
-                default = info.get("inner_default")
-                _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: inner "
-                      + (f"default {default:.4f}, " if default is not None else "")
-                      + f"best {info['inner_best']:.4f}, outer {info['outer_score']:.4f} "
-                      f"({info['n_trials']} trials, {info['n_pruned']} pruned, "
-                      f"{info['inner_protocol']} inner)")
-            else:
-                result = run_fold(job, dataset.images_for(job.canvas), labels[job.task])
-                _echo(f"{job.task} · {job.estimator} · {job.split} fold {job.fold}: "
-                      f"accuracy {result.metrics['accuracy']:.4f}")
-            store.save(result, dataset.paths, groups, labels[job.task])
-        store.assemble(jobs)
-        environment = describe_environment()
-        environment.update(wall_seconds=round(time.perf_counter() - started, 2),
-                           folds_reused=len(jobs) - len(pending),
-                           folds_computed=len(pending), backend=f"tune ({workers} worker(s))",
-                           tuning_storage=portable(url))
-        atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
-        _write_report(store.root)
-        written = write_tuning_outputs(out_dir, url, keys=[j.key for j in jobs if j.tuning])
-    _echo(f"{len(jobs)} folds ({len(jobs) - len(pending)} reused) in "
+    config = _load_tuned_study(study, n_trials)
+    out_dir = Path(out) if out else Path("results") / config.name
+    url = storage or default_storage_url(out_dir)
+    tuner = TuneSearch(storage=url, n_trials=n_trials, timeout=timeout, log=_echo,
+                       study_path=study, workers=workers,
+                       reap=storage is None or url == default_storage_url(out_dir),
+                       lockboxes=lockboxes, cache_dir=cache_dir)
+    # tuned folds are fitted in this process, one after another: the search workers
+    # are the parallelism
+    with optuna_warnings_only():
+        summary = run_study(config, out_dir, backend="sequential", workers=1,
+                            cache_dir=cache_dir, progress=_FoldLog(), tuner=tuner,
+                            reuse=reuse or (),
+                            lockbox_registry=lockboxes or lockbox.DEFAULT_REGISTRY)
+    for folder, count in (summary.restored or {}).items():
+        _echo(f"recovered {count} finished fold(s) from the committed results in {folder}")
+    _echo(f"{summary.n_jobs} folds ({summary.n_reused} reused) in "
           f"{time.perf_counter() - started:.1f} s → {out_dir}; tuning tables and plots: "
-          f"{len(written)} files under {out_dir / 'tuning'}")
-
-
-def _group_column(config, dataset):
-    from karyobench.evaluation.runner import group_column_of
-
-    return group_column_of(config, dataset)
+          f"{len(tuner.written)} files under {out_dir / 'tuning'}")
 
 
 def worker_args(study: Path, storage: str, n_trials: int | None, timeout: float | None,
@@ -187,13 +232,15 @@ def worker_args(study: Path, storage: str, n_trials: int | None, timeout: float 
 
 
 def _run_workers(study, url, n_trials, timeout, out_dir, workers: int,
-                 lockboxes: Path | None = None) -> None:
+                 lockboxes: Path | None = None, cache_dir: Path | None = None) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = dict(os.environ, KARYOBENCH_TF_THREADS=str(threads),
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(threads)))
     args = worker_args(study, url, n_trials, timeout, out_dir)
     if lockboxes is not None:  # the workers plan the same folds under the same registry
         args += ["--lockboxes", str(lockboxes)]
+    if cache_dir is not None:
+        args += ["--cache-dir", str(cache_dir)]
     _echo(f"starting {workers} search workers ({threads} TF thread(s) each)")
     processes = [subprocess.Popen(args, env=env) for _ in range(workers)]
     try:

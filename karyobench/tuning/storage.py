@@ -60,6 +60,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def optuna_warnings_only():
+    """Optuna's INFO lines (one per trial and study) off for the block, then restored:
+    the caller's own logging setup is not ours to change for good."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
 def get_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
     """An RDB storage (cached per process) with heartbeats so dead workers' trials fail."""
     url = normalize_url(url)
@@ -72,7 +84,6 @@ def get_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage
         path.parent.mkdir(parents=True, exist_ok=True)
         # Several worker processes on one file: wait for the write lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 120}}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         # Workers starting together on an empty database would race creating the schema.
         with claim_lock(url, "karyobench:schema"), warnings.catch_warnings():

@@ -20,13 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-trials", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--lockboxes", type=Path, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     from karyobench.errors import KaryobenchError
     from karyobench.tuning.command import search_all
 
     try:
         search_all(args.study, args.storage, args.n_trials, args.timeout, args.out,
-                   lockboxes=args.lockboxes)
+                   lockboxes=args.lockboxes, cache_dir=args.cache_dir)
     except KaryobenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

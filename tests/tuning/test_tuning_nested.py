@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from karyobench.errors import ConfigError
@@ -174,6 +175,50 @@ def test_tune_command_end_to_end_and_reuse(tmp_path, tiny_manifest, cache_env, c
         trials = optuna.load_study(study_name=name, storage=storage).get_trials()
         assert len(trials) == 4
         assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_tune_shares_the_run_loop_ensembles_fold_keys_and_reuse(tmp_path, tiny_manifest,
+                                                                cache_env, capsys):
+    """``tune`` is ``run`` plus search workers: ensembles, fold_keys.csv and --reuse."""
+    import shutil
+
+    from karyobench.evaluation.restore import KEYS_FILE
+    from karyobench.tuning.command import tune_command
+
+    raw = yaml.safe_load(write_study(tmp_path, tiny_manifest, [
+        {"kind": "svm_linear_pixels", "name": "svm"},
+        {"kind": "logreg_pixels", "name": "logreg"},
+        {"kind": "svm_linear_pixels", "name": "svm_tuned",
+         "tuning": {**SVM_TUNING, "n_trials": 2}}]).read_text())
+    raw["ensembles"] = [{"name": "vote", "members": ["svm", "logreg"]}]
+    study = tmp_path / "tiny.yaml"
+    study.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "out"
+    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=out,
+                 lockboxes=None)
+    folds = pd.read_parquet(out / "folds.parquet")
+    assert set(folds.estimator) == {"svm", "logreg", "svm_tuned", "vote"}
+    keys = pd.read_csv(out / KEYS_FILE, dtype={"key": str})
+    assert len(keys) == len(folds) == 8 and keys.key.is_unique
+    environment = json.loads((out / "environment.json").read_text())
+    assert environment["backend"] == "tune (1 worker(s))"
+    assert environment["tuning_storage"].endswith("tuning.sqlite3")
+    # a clone holds the committed files, not jobs/: the untuned folds and their ensemble
+    # come back from them; the tuned folds resume their committed Optuna studies
+    clone = tmp_path / "clone"
+    shutil.copytree(out, clone, ignore=shutil.ignore_patterns("jobs", ".lock"))
+    capsys.readouterr()
+    tune_command(study, storage=None, n_trials=None, timeout=None, workers=1, out=clone,
+                 lockboxes=None, reuse=[clone])
+    err = capsys.readouterr().err
+    assert f"recovered 6 finished fold(s) from the committed results in {clone}" in err
+    again = pd.read_parquet(clone / "folds.parquet")
+    untuned = folds.estimator != "svm_tuned"
+    pd.testing.assert_frame_equal(folds[untuned].reset_index(drop=True),
+                                  again[again.estimator != "svm_tuned"].reset_index(drop=True))
+    storage = optuna.storages.RDBStorage(f"sqlite:///{clone / 'tuning.sqlite3'}")
+    for summary in optuna.get_all_study_summaries(storage):
+        assert summary.n_trials == 2  # resumed, not searched again
 
 
 def test_grid_sampler_tries_every_combination_once(tmp_path):
