@@ -15,6 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 
 from karyobench.errors import KaryobenchError
+from karyobench.results_schema import FOLDS, SEED_COLUMN
 
 app = typer.Typer(
     help="karyobench: honest, cross-validated benchmarking of chromosome classifiers.\n\n"
@@ -158,7 +159,7 @@ def _print_summary(summary):
         console.print(f"[bold]protocol[/] ({kind}): {sentence}")
         table = Table("task", "estimator", "accuracy", "macro-F1", "fit s/fold")
         part = folds[folds["split"] == kind]
-        if "train_seed" in part:  # each fold averaged over its training seeds first
+        if SEED_COLUMN in part:  # each fold averaged over its training seeds first
             part = part.groupby(["task", "estimator", "repeat", "fold"], sort=False)[
                 ["accuracy", "macro_f1", "fit_seconds"]].mean().reset_index()
         for (task, estimator), rows in part.groupby(["task", "estimator"], sort=False):
@@ -209,7 +210,7 @@ def open_lockbox_command(
     console.print(f"lockbox of {config.name}: {escape(describe_opening(openings[-1]))}; "
                   f"opening {len(openings)} recorded in "
                   f"{out_dir / 'lockbox' / 'openings.json'}", highlight=False)
-    if (out_dir / "folds.parquet").is_file():
+    if (out_dir / FOLDS).is_file():
         from karyobench.report import write_report
 
         write_report(out_dir)

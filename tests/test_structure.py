@@ -125,6 +125,25 @@ def test_untuned_fold_keys_match_the_committed_fold_keys(tmp_path):
         check_dtype=False)
 
 
+@pytest.mark.slow
+def test_fold_keys_of_a_committed_real_data_study(tmp_path):
+    """The same on the real images (manifest source); skipped without them."""
+    from karyobench.evaluation.ensembles import plan_ensembles
+    from karyobench.evaluation.plan import load_study_dataset, plan_jobs
+    from karyobench.study import parse_study
+
+    folder, committed = _committed_keys("bioimlab_best")
+    config = folder / "config.yaml"
+    study = parse_study(yaml.safe_load(config.read_text(encoding="utf-8")), source=config)
+    if not Path(study.dataset.path).is_file():
+        pytest.skip(f"real data not found at {study.dataset.path}")
+    assert not any(e.tuning for e in study.estimators)
+    dataset = load_study_dataset(study, tmp_path / "cache")
+    jobs, _, _ = plan_jobs(study, dataset)
+    jobs += plan_ensembles(study, jobs)
+    assert sorted(j.key for j in jobs) == sorted(committed["key"])
+
+
 def test_a_tuned_study_needs_a_tuner(tmp_path):
     from karyobench.errors import ConfigError
     from karyobench.evaluation.runner import run_study
@@ -136,3 +155,82 @@ def test_a_tuned_study_needs_a_tuner(tmp_path):
             "n_trials": 2, "space": {"svc__C": {"type": "float", "low": 0.1, "high": 1.0}}}}])
     with pytest.raises(ConfigError, match="pass a tuner"):
         run_study(parse_study(raw), tmp_path / "out")
+
+
+def test_results_file_and_column_names_are_spelled_only_in_the_schema():
+    """Every reader and writer takes the results format from ``results_schema``."""
+    from karyobench import results_schema as schema
+
+    names = {schema.FOLDS, schema.PREDICTIONS, schema.FOLD_KEYS, schema.PROTOCOL,
+             schema.TASKS, schema.CONFIG, schema.ENVIRONMENT, schema.SKIPPED, schema.REPORT,
+             schema.EXTERNAL_FOLDS, schema.EXTERNAL_PREDICTIONS, schema.SEED_COLUMN}
+    spelled = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "results_schema.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                spelled.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}")
+    assert not spelled
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in (REPO / "results").iterdir()
+                                          if (p / "folds.parquet").is_file()))
+def test_committed_results_follow_the_schema(folder):
+    """What ``report`` and ``--reuse`` read of a committed folder is what the schema says."""
+    from karyobench import results_schema as schema
+
+    root = REPO / "results" / folder
+    assert all((root / name).is_file() for name in schema.REQUIRED)
+    folds = pd.read_parquet(root / schema.FOLDS)
+    predictions = pd.read_parquet(root / schema.PREDICTIONS)
+    assert set(schema.FOLD_COLUMNS) <= set(folds.columns)
+    cell = [*schema.CELL] + ([schema.SEED_COLUMN] if schema.SEED_COLUMN in folds else [])
+    assert list(predictions.columns[:len(cell) + len(schema.PREDICTION)]) == \
+        cell + list(schema.PREDICTION)
+    assert all(c.startswith(schema.PROBABILITY_PREFIX)
+               for c in predictions.columns[len(cell) + len(schema.PREDICTION):])
+    if (root / schema.FOLD_KEYS).is_file():
+        keys = pd.read_csv(root / schema.FOLD_KEYS, dtype={schema.KEY: str})
+        assert list(keys.columns) == cell + [schema.KEY]
+        assert len(keys) == len(folds) and keys[schema.KEY].is_unique
+
+
+def test_a_run_hands_its_cache_to_worker_processes_without_editing_the_environment(tmp_path):
+    """The run context, not ``os.environ``, carries the cache folder into loky workers
+    (the HOG feature cache is written there) and nothing is left set after the run."""
+    import os
+
+    from karyobench.evaluation.runner import run_study
+    from karyobench.study import parse_study
+    from kb_support import synthetic_dataset, tiny_study
+
+    before = dict(os.environ)
+    raw = tiny_study(synthetic_dataset(canvas={"mode": "native", "size": 32}),
+                     estimators=[{"kind": "rf_hog", "params": {"rf__n_estimators": 5}}],
+                     cv={"split": "group", "folds": 2})
+    summary = run_study(parse_study(raw), tmp_path / "out", backend="loky", workers=2,
+                        cache_dir=tmp_path / "cache")
+    assert summary.n_jobs == 2
+    assert any((tmp_path / "cache" / "features").rglob("*")), "workers cached elsewhere"
+    assert dict(os.environ) == before
+
+
+def test_no_module_writes_the_environment_at_import_or_during_a_run():
+    """Only the TensorFlow import quietening may set variables (TF reads them once)."""
+    writes = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            target = None
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) \
+                    else [node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript)
+                               and ast.unparse(t.value) == "os.environ"), None)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and ast.unparse(node.func.value) == "os.environ" \
+                    and node.func.attr in ("setdefault", "update", "pop", "clear"):
+                target = node
+            if target is not None:
+                writes.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert all(w.startswith("_tf.py:") for w in writes), writes

@@ -14,6 +14,7 @@ import numpy as np
 
 from karyobench.evaluation.fold import FoldJob, FoldResult
 from karyobench.evaluation.metrics import fold_metrics
+from karyobench.results_schema import probability_columns
 from karyobench.study import Study
 
 KIND = "soft_vote"
@@ -43,7 +44,7 @@ def combine(job: FoldJob, store) -> FoldResult:
     """The ensemble's fold result from its members' saved predictions and timings."""
     weights = np.asarray(job.params["weights"], dtype=float)
     weights = weights / weights.sum()
-    columns = [f"p_{c}" for c in job.classes]
+    columns = probability_columns(job.classes)
     proba, fit_seconds, predict_seconds, truth = 0.0, 0.0, 0.0, None
     for key, weight in zip(job.params["members"], weights):
         record, frame = store.load_key(key)

@@ -26,9 +26,12 @@ from karyobench.data.dataset import canonical_label, portable_paths
 from karyobench.data.sources import GROUP_COLUMNS
 from karyobench.errors import ConfigError
 from karyobench.evaluation.metrics import fold_metrics
+from karyobench.results_schema import (EXTERNAL_FOLDS, EXTERNAL_PREDICTIONS, PREDICTION,
+                                       PROBABILITY_PREFIX, probability_column,
+                                       probability_columns)
 
-PREDICTIONS_FILE = "external_predictions.parquet"
-FOLDS_FILE = "external_folds.parquet"
+PREDICTIONS_FILE = EXTERNAL_PREDICTIONS
+FOLDS_FILE = EXTERNAL_FOLDS
 
 
 @dataclass
@@ -154,7 +157,7 @@ def save(jobs_dir: Path, job, name: str, fingerprint: str, rows: np.ndarray,
     frame = pd.DataFrame({"sample": np.asarray(rows, dtype=np.int64), "y_true": y_true,
                           "y_pred": y_pred})
     for column, label in enumerate(job.classes):
-        frame[f"p_{label}"] = proba[:, column] if len(proba) else np.zeros(0)
+        frame[probability_column(label)] = proba[:, column] if len(proba) else np.zeros(0)
     write_parquet(jobs_dir / file_name(job.key, name, fingerprint), frame)
 
 
@@ -185,7 +188,7 @@ def assemble(root: Path, jobs_dir: Path, jobs, fingerprints: dict[str, dict[str,
             frame.insert(1, "path", portable_paths(external.paths)[samples])
             frame.insert(2, "group", external.groups[samples]
                          if external.groups is not None else None)
-            proba = frame[[f"p_{c}" for c in job.classes]].to_numpy(dtype=float)
+            proba = frame[probability_columns(job.classes)].to_numpy(dtype=float)
             metrics = fold_metrics(frame["y_true"].to_numpy(dtype=str),
                                    frame["y_pred"].to_numpy(dtype=str), proba,
                                    list(job.classes)) if len(frame) else {}
@@ -199,12 +202,11 @@ def assemble(root: Path, jobs_dir: Path, jobs, fingerprints: dict[str, dict[str,
     folds = pd.DataFrame(fold_rows)
     predictions = pd.concat(frames, ignore_index=True)
     ident_cols = [c for c in folds.columns if c in predictions.columns
-                  and c not in ("sample", "path", "group", "y_true", "y_pred")]
-    lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
+                  and c not in PREDICTION]
+    lead = ident_cols + list(PREDICTION)
     predictions = predictions[lead + [c for c in predictions if c not in lead]]
-    probability_columns = [c for c in predictions if c.startswith("p_")]
-    predictions[probability_columns] = predictions[probability_columns].round(6) \
-        .astype("float32")
+    rounded = [c for c in predictions if c.startswith(PROBABILITY_PREFIX)]
+    predictions[rounded] = predictions[rounded].round(6).astype("float32")
     write_parquet(root / FOLDS_FILE, folds)
     write_parquet(root / PREDICTIONS_FILE, predictions)
     return folds
@@ -216,7 +218,7 @@ def combine(jobs_dir: Path, job, name: str, fingerprint: str,
     rule as ``evaluation.ensembles.combine`` on the test folds)."""
     weights = np.asarray(job.params["weights"], dtype=float)
     weights = weights / weights.sum()
-    columns = [f"p_{c}" for c in job.classes]
+    columns = probability_columns(job.classes)
     proba, first = 0.0, None
     for key, weight in zip(job.params["members"], weights):
         frame = load(jobs_dir, key, name, fingerprints[key][name])

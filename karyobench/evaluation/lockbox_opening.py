@@ -23,6 +23,7 @@ from karyobench.data.dataset import portable_paths
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.metrics import fold_metrics
 from karyobench.evaluation.plan import canvas_label, group_column_of, load_study_dataset
+from karyobench.results_schema import LOCKBOX_PREDICTIONS
 from karyobench.stats import group_bootstrap_ci
 
 
@@ -105,7 +106,7 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
                         if groups is not None else None,
                         "fit_seconds": round(fit_seconds, 1)})
     folder.mkdir(parents=True, exist_ok=True)
-    write_parquet(folder / "predictions.parquet", pd.concat(frames, ignore_index=True))
+    write_parquet(folder / LOCKBOX_PREDICTIONS, pd.concat(frames, ignore_index=True))
     revision = describe_environment().get("git_revision")
     return lockbox.record_opening(folder, {
         "model": study.primary, "git_revision": revision,

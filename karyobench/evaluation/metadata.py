@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from karyobench.atomic import write_text as atomic_write_text
+from karyobench.results_schema import CONFIG, PROTOCOL, SKIPPED, TASKS
 
 
 def write_metadata(store, study, dataset, protocols, task_info, group_column,
@@ -25,7 +26,7 @@ def write_metadata(store, study, dataset, protocols, task_info, group_column,
     must rebuild it even when no fold was retrained.
     """
     config = study.portable_dump(base=store.root)
-    atomic_write_text(store.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(store.root / CONFIG, yaml.safe_dump(config, sort_keys=False))
     protocol = {
         "study": study.name, "seed": study.seed, "n_folds": study.cv.folds,
         "n_repeats": study.cv.repeats, "splits": list(protocols),
@@ -60,7 +61,7 @@ def write_metadata(store, study, dataset, protocols, task_info, group_column,
                              "ensemble of them"}
             for (name, _), s in external_sets.items()}
     changed = False
-    for name, content in (("protocol.json", protocol), ("tasks.json", task_info)):
+    for name, content in ((PROTOCOL, protocol), (TASKS, task_info)):
         path, text = store.root / name, json.dumps(content, indent=1)
         if not path.is_file() or path.read_text() != text:
             atomic_write_text(path, text)
@@ -69,9 +70,9 @@ def write_metadata(store, study, dataset, protocols, task_info, group_column,
         [(path, reason, "folder walk") for path, reason in dataset.ignored]
     if unused:
         frame = pd.DataFrame(unused, columns=["path", "reason", "stage"])
-        atomic_write_text(store.root / "skipped_files.csv", frame.to_csv(index=False))
+        atomic_write_text(store.root / SKIPPED, frame.to_csv(index=False))
     else:  # a list left by an earlier run would describe other data
-        (store.root / "skipped_files.csv").unlink(missing_ok=True)
+        (store.root / SKIPPED).unlink(missing_ok=True)
     return changed
 
 

@@ -19,11 +19,13 @@ import yaml
 
 from karyobench.errors import KaryobenchError
 from karyobench.evaluation.fold import FoldJob
+from karyobench import results_schema as schema
+from karyobench.results_schema import (CONFIG, FOLD_KEYS, FOLDS, KEY, METRICS, PREDICTION,
+                                       PREDICTIONS, RECORD, SEED_COLUMN,
+                                       probability_columns)
 
-KEYS_FILE = "fold_keys.csv"
-CELL = ["split", "task", "estimator", "repeat", "fold"]
-_RECORD = ["fit_seconds", "predict_seconds", "n_train", "n_test"]
-_METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc"]
+KEYS_FILE = FOLD_KEYS  # the name callers of this module know
+CELL = list(schema.CELL)
 
 
 def write_fold_keys(root: Path, jobs: list[FoldJob]) -> None:
@@ -34,17 +36,17 @@ def write_fold_keys(root: Path, jobs: list[FoldJob]) -> None:
 
 
 def _keys_frame(jobs: list[FoldJob]) -> pd.DataFrame:
-    from karyobench.evaluation.store import SEED_COLUMN, fold_ident, seeded
+    from karyobench.evaluation.store import fold_ident, seeded
 
     with_seed = seeded(jobs)
-    return pd.DataFrame([dict(fold_ident(j, with_seed), key=j.key) for j in jobs],
-                        columns=CELL + ([SEED_COLUMN] if with_seed else []) + ["key"])
+    return pd.DataFrame([{**fold_ident(j, with_seed), KEY: j.key} for j in jobs],
+                        columns=CELL + ([SEED_COLUMN] if with_seed else []) + [KEY])
 
 
 def _with_seed(frame: pd.DataFrame) -> pd.DataFrame:
     """Folders of one training seed have no ``train_seed`` column: it is seed 0."""
-    if "train_seed" not in frame.columns:
-        frame = frame.assign(train_seed=0)
+    if SEED_COLUMN not in frame.columns:
+        frame = frame.assign(**{SEED_COLUMN: 0})
     return frame
 
 
@@ -57,7 +59,7 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
     records live outside these files.
     """
     for source in map(Path, sources):
-        if not (source / "folds.parquet").is_file():
+        if not (source / FOLDS).is_file():
             raise KaryobenchError(
                 f"--reuse '{source}': not a finished results folder (no folds.parquet); "
                 "give a results/<study> folder written by 'karyobench run'.")
@@ -68,12 +70,12 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
             break
         source = Path(source)
         keys = _with_seed(_source_keys(source, cache_dir))
-        hits = keys[keys["key"].isin(list(wanted))]
+        hits = keys[keys[KEY].isin(list(wanted))]
         if hits.empty:
             continue
-        cell_columns = CELL + ["train_seed"]
-        folds = _with_seed(pd.read_parquet(source / "folds.parquet")).set_index(cell_columns)
-        predictions = _with_seed(pd.read_parquet(source / "predictions.parquet"))
+        cell_columns = CELL + [SEED_COLUMN]
+        folds = _with_seed(pd.read_parquet(source / FOLDS)).set_index(cell_columns)
+        predictions = _with_seed(pd.read_parquet(source / PREDICTIONS))
         by_cell = dict(list(predictions.groupby(cell_columns, sort=False)))
         count = 0
         for row in hits.itertuples(index=False):
@@ -95,13 +97,13 @@ def restore_folds(store, jobs: list[FoldJob], sources: list[Path], cache_dir=Non
 def _save(store, job: FoldJob, frame: pd.DataFrame, fold_row: pd.Series) -> None:
     from karyobench.evaluation.store import atomic_write_parquet, atomic_write_text
 
-    columns = ["sample", "path", "group", "y_true", "y_pred"] + [f"p_{c}" for c in job.classes]
+    columns = list(PREDICTION) + probability_columns(job.classes)
     cached = frame[columns].set_index("sample").loc[job.test].reset_index()
-    for column in columns[5:]:
+    for column in probability_columns(job.classes):
         cached[column] = cached[column].astype(np.float64)
     # the committed metrics came from full-precision probabilities: keep them (store.assemble)
     record = {name: _plain(value) for name, value in fold_row.items()
-              if name in _RECORD or (name in _METRICS and pd.notna(value))}
+              if name in RECORD or (name in METRICS and pd.notna(value))}
     for count in ("n_train", "n_test"):  # a row of mixed dtypes comes back as floats
         if count in record:
             record[count] = int(record[count])
@@ -115,9 +117,9 @@ def _plain(value):
 
 
 def _source_keys(source: Path, cache_dir) -> pd.DataFrame:
-    path = source / KEYS_FILE
+    path = source / FOLD_KEYS
     if path.is_file():
-        return pd.read_csv(path, dtype={"key": str, "task": str, "estimator": str,
+        return pd.read_csv(path, dtype={KEY: str, "task": str, "estimator": str,
                                          "split": str})
     return _planned_keys(source, cache_dir)
 
@@ -128,7 +130,7 @@ def _planned_keys(source: Path, cache_dir) -> pd.DataFrame:
     from karyobench.evaluation.plan import load_study_dataset, plan_jobs
     from karyobench.study import parse_study
 
-    config = source / "config.yaml"
+    config = source / CONFIG
     try:
         raw = yaml.safe_load(config.read_text(encoding="utf-8"))
         study = parse_study(raw, source=config)
@@ -146,7 +148,7 @@ def _planned_keys(source: Path, cache_dir) -> pd.DataFrame:
     jobs, _, _ = plan_jobs(study, dataset)
     jobs = jobs + plan_ensembles(study, jobs)
     planned = {(j.split, j.task, j.estimator, j.repeat, j.fold) for j in jobs}
-    cells = pd.read_parquet(source / "folds.parquet", columns=CELL)
+    cells = pd.read_parquet(source / FOLDS, columns=CELL)
     cells = cells[~cells["estimator"].isin(tuned)]
     if set(map(tuple, cells.itertuples(index=False))) != planned:
         return _keys_frame([])  # config.yaml is not these folds' study

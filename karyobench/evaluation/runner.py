@@ -34,8 +34,9 @@ from karyobench.evaluation.metadata import write_metadata
 from karyobench.evaluation.plan import (check_estimators, group_column_of,  # noqa: F401
                                         load_on_canvas, load_study_dataset, plan_jobs,
                                         study_canvases)
-from karyobench.evaluation.restore import KEYS_FILE, restore_folds, write_fold_keys
+from karyobench.evaluation.restore import restore_folds, write_fold_keys
 from karyobench.evaluation.store import ResultsStore, atomic_write_text, fold_ident, seeded
+from karyobench.results_schema import ENVIRONMENT, FOLD_KEYS, FOLDS, REPORT, TIMINGS
 from karyobench.study import Study
 
 
@@ -167,8 +168,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                 if not external.has(store.jobs_dir, job.key, name, fingerprint):
                     external.combine(store.jobs_dir, job, name, fingerprint,
                                      external_fingerprints)
-        previous = _read_folds(store.root / "folds.parquet")
-        (store.root / KEYS_FILE).unlink(missing_ok=True)  # never pairs with other folds
+        previous = _read_folds(store.root / FOLDS)
+        (store.root / FOLD_KEYS).unlink(missing_ok=True)  # never pairs with other folds
         folds, _ = store.assemble(jobs + ensemble_jobs)
         with_seed = seeded(jobs)
         external.assemble(store.root, store.jobs_dir, jobs + ensemble_jobs,
@@ -179,8 +180,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         # run leaves the folder describing the results it holds
         metadata_changed = write_metadata(store, study, dataset, protocols, task_info,
                                           group_column, external_sets)
-        tables_changed = previous is None or not previous.drop(columns=_TIMINGS).equals(
-            folds.drop(columns=_TIMINGS))
+        tables_changed = previous is None or not previous.drop(columns=list(TIMINGS)).equals(
+            folds.drop(columns=list(TIMINGS)))
         environment_extra = tuner.finish(store.root, jobs) if tuner is not None else {}
         wall = time.perf_counter() - started
         environment = describe_environment()
@@ -188,18 +189,15 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                            folds_computed=len(pending), backend=backend_name,
                            folds_restored=restored)
         environment.update(environment_extra)
-        environment["previous_runs"] = _previous_runs(store.root / "environment.json")
-        atomic_write_text(store.root / "environment.json", json.dumps(environment, indent=1))
+        environment["previous_runs"] = _previous_runs(store.root / ENVIRONMENT)
+        atomic_write_text(store.root / ENVIRONMENT, json.dumps(environment, indent=1))
         if (pending or tables_changed or metadata_changed
-                or not (store.root / "report.html").is_file()):
+                or not (store.root / REPORT).is_file()):
             if progress and hasattr(progress, "stage"):
                 progress.stage("writing tables, plots and report.html")
             _write_report(store.root)
     return RunSummary(Path(out_dir), folds, len(jobs), n_reused, wall, protocols,
                       leakage_checked=groups is not None, restored=restored)
-
-
-_TIMINGS = ["fit_seconds", "predict_seconds"]
 
 
 def _external_inputs(study: Study, jobs: list[FoldJob],

@@ -18,10 +18,11 @@ from karyobench.data.dataset import portable_paths
 from karyobench.errors import KaryobenchError
 from karyobench.evaluation.fold import FoldJob, FoldResult
 from karyobench.evaluation.metrics import fold_metrics
+from karyobench.results_schema import (CELL, FOLDS, JOBS_DIR, PREDICTION, PREDICTIONS,
+                                       PROBABILITY_PREFIX, PROTOCOL, SEED_COLUMN,
+                                       probability_column, probability_columns)
 
-
-IDENT = ["split", "task", "estimator", "repeat", "fold"]
-SEED_COLUMN = "train_seed"  # only in folders of studies with cv.train_seeds > 1
+IDENT = list(CELL)  # the fold-naming columns (results_schema.CELL)
 
 
 def seeded(jobs) -> bool:
@@ -31,8 +32,7 @@ def seeded(jobs) -> bool:
 
 def fold_ident(job: FoldJob, with_seed: bool) -> dict:
     """The columns that name one fold in folds/predictions/fold_keys tables."""
-    ident = dict(split=job.split, task=job.task, estimator=job.estimator,
-                 repeat=job.repeat, fold=job.fold)
+    ident = {column: getattr(job, column) for column in CELL}
     if with_seed:
         ident[SEED_COLUMN] = job.train_seed
     return ident
@@ -43,7 +43,7 @@ class ResultsStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.jobs_dir = self.root / "jobs"
+        self.jobs_dir = self.root / JOBS_DIR
 
     def prepare(self) -> None:
         try:
@@ -96,7 +96,7 @@ class ResultsStore:
         """Refuse to write study ``study`` over the results of another study (the folder's
         ``protocol.json`` names its study) unless ``force``."""
         try:
-            owner = json.loads((self.root / "protocol.json").read_text()).get("study")
+            owner = json.loads((self.root / PROTOCOL).read_text()).get("study")
         except (OSError, ValueError, AttributeError):
             return
         if owner and owner != study and not force:
@@ -111,15 +111,12 @@ class ResultsStore:
              labels: np.ndarray) -> None:
         """Persist one finished fold: predictions first, then the metrics that mark it done."""
         job = result.job
-        frame = pd.DataFrame({
-            "sample": job.test.astype(np.int64),
-            "path": paths[job.test],
-            "group": groups[job.test] if groups is not None else None,
-            "y_true": labels[job.test],
-            "y_pred": result.y_pred,
-        })
+        frame = pd.DataFrame(dict(zip(PREDICTION, (  # sample, path, group, y_true, y_pred
+            job.test.astype(np.int64), paths[job.test],
+            groups[job.test] if groups is not None else None, labels[job.test],
+            result.y_pred))))
         for column, label in enumerate(job.classes):
-            frame[f"p_{label}"] = result.proba[:, column]
+            frame[probability_column(label)] = result.proba[:, column]
         atomic_write_parquet(self.jobs_dir / f"{job.key}.parquet", frame)
         record = dict(result.metrics, n_train=int(len(job.train)), n_test=int(len(job.test)),
                       fit_seconds=result.fit_seconds, predict_seconds=result.predict_seconds)
@@ -146,7 +143,7 @@ class ResultsStore:
             record, frame = self.load(job)
             # Metrics are a function of the saved predictions: recompute them so a fixed or
             # extended metric applies to reused folds too.
-            proba = frame[[f"p_{c}" for c in job.classes]].to_numpy(dtype=float)
+            proba = frame[probability_columns(job.classes)].to_numpy(dtype=float)
             metrics = fold_metrics(frame["y_true"].to_numpy(dtype=str),
                                    frame["y_pred"].to_numpy(dtype=str), proba,
                                    list(job.classes))
@@ -161,14 +158,13 @@ class ResultsStore:
         folds = pd.DataFrame(fold_rows)
         predictions = pd.concat(prediction_frames, ignore_index=True)
         ident_cols = IDENT + ([SEED_COLUMN] if with_seed else [])
-        lead = ident_cols + ["sample", "path", "group", "y_true", "y_pred"]
+        lead = ident_cols + list(PREDICTION)
         predictions = predictions[lead + [c for c in predictions if c not in lead]]
         predictions["path"] = portable_paths(predictions["path"].to_numpy())
         # Committed results stay small: probabilities to 1e-6 as float32 (fold metrics above
         # were computed from the full-precision per-fold files).
-        probability_columns = [c for c in predictions if c.startswith("p_")]
-        predictions[probability_columns] = predictions[probability_columns].round(6) \
-            .astype("float32")
-        atomic_write_parquet(self.root / "folds.parquet", folds)
-        atomic_write_parquet(self.root / "predictions.parquet", predictions)
+        rounded = [c for c in predictions if c.startswith(PROBABILITY_PREFIX)]
+        predictions[rounded] = predictions[rounded].round(6).astype("float32")
+        atomic_write_parquet(self.root / FOLDS, folds)
+        atomic_write_parquet(self.root / PREDICTIONS, predictions)
         return folds, predictions

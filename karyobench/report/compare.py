@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from karyobench import results_schema as schema
 from karyobench.errors import DataError
 
 from karyobench import atomic
@@ -45,7 +46,7 @@ def _agreement(a: Results, b: Results, oof_a: pd.DataFrame, oof_b: pd.DataFrame,
     if merged.empty:
         return {"n_shared_predictions": 0, "same_predictions": np.nan,
                 "max_abs_probability_diff": np.nan}
-    columns = [f"p_{c}" for c in a.classes(task) if f"p_{c}" in oof_b.columns]
+    columns = [c for c in schema.probability_columns(a.classes(task)) if c in oof_b.columns]
     difference = np.abs(merged[[f"{c}_a" for c in columns]].to_numpy(dtype=float)
                         - merged[[f"{c}_b" for c in columns]].to_numpy(dtype=float))
     return {"n_shared_predictions": int(len(merged)),

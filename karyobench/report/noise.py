@@ -26,6 +26,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from karyobench.results_schema import SEED_COLUMN
+
 from .render import Section, Table, fmt
 from .results import Results
 
@@ -41,10 +43,10 @@ def noise_floors(results: Results, metric: str = "accuracy") -> pd.DataFrame:
     rows = []
     for (split, task, estimator), frame in folds.groupby(["split", "task", "estimator"],
                                                          sort=False):
-        seeds = sorted(frame["train_seed"].unique())
+        seeds = sorted(frame[SEED_COLUMN].unique())
         if len(seeds) < 2:
             continue
-        per_seed = frame.groupby("train_seed")[metric].mean()
+        per_seed = frame.groupby(SEED_COLUMN)[metric].mean()
         by_fold = frame.groupby(["repeat", "fold"])[metric]
         rows.append({
             "split": split, "task": task, "estimator": estimator, "n_seeds": len(seeds),
@@ -62,7 +64,7 @@ def noise_floors(results: Results, metric: str = "accuracy") -> pd.DataFrame:
 def _changed_share(results: Results, split: str, task: str, estimator: str) -> float:
     p = results.predictions_by_seed
     mask = (p["split"] == split) & (p["task"] == task) & (p["estimator"] == estimator)
-    wide = p.loc[mask].pivot_table(index=["repeat", "fold", "sample"], columns="train_seed",
+    wide = p.loc[mask].pivot_table(index=["repeat", "fold", "sample"], columns=SEED_COLUMN,
                                    values="y_pred", aggfunc="first")
     pairs = list(combinations(wide.columns, 2))
     if not pairs:

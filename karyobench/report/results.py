@@ -14,36 +14,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from karyobench import results_schema as schema
 from karyobench.errors import DataError
 
-REQUIRED_FILES = ("protocol.json", "tasks.json", "folds.parquet", "predictions.parquet")
-FOLD_COLUMNS = (
-    "split",
-    "task",
-    "estimator",
-    "repeat",
-    "fold",
-    "n_train",
-    "n_test",
-    "fit_seconds",
-    "predict_seconds",
-    "accuracy",
-    "balanced_accuracy",
-    "macro_f1",
-    "roc_auc",
-)
-PREDICTION_COLUMNS = (
-    "split",
-    "task",
-    "estimator",
-    "repeat",
-    "fold",
-    "sample",
-    "path",
-    "group",
-    "y_true",
-    "y_pred",
-)
+REQUIRED_FILES = schema.REQUIRED
+FOLD_COLUMNS = schema.FOLD_COLUMNS
+PREDICTION_COLUMNS = schema.PREDICTION_COLUMNS
 SPLIT_DESCRIPTIONS = {
     "group": "StratifiedGroupKFold (whole groups kept in train or test)",
     "stratified": "StratifiedKFold (no groups known)",
@@ -80,7 +56,7 @@ class Results:
     def n_train_seeds(self) -> int:
         if self.folds_by_seed is None:
             return 1
-        return int(self.folds_by_seed["train_seed"].nunique())
+        return int(self.folds_by_seed[SEED].nunique())
 
     @property
     def name(self) -> str:
@@ -119,10 +95,10 @@ class Results:
 
     def proba(self, frame: pd.DataFrame, task: str) -> np.ndarray:
         """(n, n_classes) probabilities in the task's class order (NaN where absent)."""
-        columns = [f"p_{c}" for c in self.classes(task)]
+        columns = schema.probability_columns(self.classes(task))
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise DataError(f"{self.path / 'predictions.parquet'}: missing probability column(s) {missing}")
+            raise DataError(f"{self.path / schema.PREDICTIONS}: missing probability column(s) {missing}")
         return frame[columns].to_numpy(dtype=float)
 
     def protocol_text(self, split: str | None = None) -> str:
@@ -172,58 +148,61 @@ def load_results(path: str | Path) -> Results:
     for name in REQUIRED_FILES:
         if not (folder / name).is_file():
             raise DataError(f"{folder / name}: missing; the results folder is incomplete (re-run the study)")
-    protocol = _read_json(folder / "protocol.json")
-    tasks = _read_json(folder / "tasks.json")
+    protocol = _read_json(folder / schema.PROTOCOL)
+    tasks = _read_json(folder / schema.TASKS)
     for task, spec in tasks.items():
         if not isinstance(spec, dict) or "classes" not in spec:
-            raise DataError(f"{folder / 'tasks.json'}: task {task!r} has no 'classes' list")
-    folds = _read_parquet(folder / "folds.parquet", FOLD_COLUMNS)
-    predictions = _read_parquet(folder / "predictions.parquet", PREDICTION_COLUMNS)
+            raise DataError(f"{folder / schema.TASKS}: task {task!r} has no 'classes' list")
+    folds = _read_parquet(folder / schema.FOLDS, FOLD_COLUMNS)
+    predictions = _read_parquet(folder / schema.PREDICTIONS, PREDICTION_COLUMNS)
     predictions["y_true"] = predictions["y_true"].astype(str)
     predictions["y_pred"] = predictions["y_pred"].astype(str)
     unknown = sorted(set(folds["task"]) - set(tasks))
     if unknown:
-        raise DataError(f"{folder / 'folds.parquet'}: task(s) {unknown} not listed in tasks.json")
+        raise DataError(f"{folder / schema.FOLDS}: task(s) {unknown} not listed in tasks.json")
 
     folds_by_seed, predictions_by_seed = _with_seed(folds), _with_seed(predictions)
     folds = _seed_averaged(folds_by_seed)
-    predictions = predictions_by_seed[predictions_by_seed["train_seed"] == 0] \
-        .drop(columns="train_seed").reset_index(drop=True)
+    predictions = predictions_by_seed[predictions_by_seed[SEED] == 0] \
+        .drop(columns=SEED).reset_index(drop=True)
     external_folds = external_predictions = None
-    if (folder / "external_folds.parquet").is_file():
-        external_folds = _with_seed(_read_parquet(folder / "external_folds.parquet",
+    if (folder / schema.EXTERNAL_FOLDS).is_file():
+        external_folds = _with_seed(_read_parquet(folder / schema.EXTERNAL_FOLDS,
                                                   ("split", "task", "estimator", "external")))
         external_predictions = _with_seed(_read_parquet(
-            folder / "external_predictions.parquet",
+            folder / schema.EXTERNAL_PREDICTIONS,
             ("split", "task", "estimator", "external", "y_true", "y_pred")))
         external_predictions["y_true"] = external_predictions["y_true"].astype(str)
         external_predictions["y_pred"] = external_predictions["y_pred"].astype(str)
     config: dict = {}
-    if (folder / "config.yaml").is_file():
-        config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
-    environment = _read_json(folder / "environment.json") if (folder / "environment.json").is_file() else {}
-    skipped = pd.read_csv(folder / "skipped_files.csv") if (folder / "skipped_files.csv").is_file() else None
+    if (folder / schema.CONFIG).is_file():
+        config = yaml.safe_load((folder / schema.CONFIG).read_text()) or {}
+    environment = _read_json(folder / schema.ENVIRONMENT) \
+        if (folder / schema.ENVIRONMENT).is_file() else {}
+    skipped = pd.read_csv(folder / schema.SKIPPED) if (folder / schema.SKIPPED).is_file() \
+        else None
     return Results(folder, protocol, tasks, folds, predictions, config, environment, skipped,
                    folds_by_seed, predictions_by_seed, external_folds, external_predictions)
 
 
-CELL = ["split", "task", "estimator", "repeat", "fold"]
+CELL = list(schema.CELL)
+SEED = schema.SEED_COLUMN
 
 
 def _with_seed(frame: pd.DataFrame) -> pd.DataFrame:
     """Folders of one training seed have no ``train_seed`` column: everything is seed 0."""
-    if "train_seed" not in frame.columns:
-        frame = frame.assign(train_seed=0)
+    if SEED not in frame.columns:
+        frame = frame.assign(**{SEED: 0})
     return frame
 
 
 def _seed_averaged(folds: pd.DataFrame) -> pd.DataFrame:
     """One row per fold: numeric columns averaged over training seeds (first row's text)."""
-    if folds["train_seed"].nunique() == 1:
-        return folds.drop(columns="train_seed").reset_index(drop=True)
-    numeric = [c for c in folds.columns if c not in CELL and c != "train_seed"
+    if folds[SEED].nunique() == 1:
+        return folds.drop(columns=SEED).reset_index(drop=True)
+    numeric = [c for c in folds.columns if c not in CELL and c != SEED
                and pd.api.types.is_numeric_dtype(folds[c])]
-    other = [c for c in folds.columns if c not in CELL + numeric + ["train_seed"]]
+    other = [c for c in folds.columns if c not in CELL + numeric + [SEED]]
     grouped = folds.groupby(CELL, sort=False)
     averaged = grouped[numeric].mean()
     if other:
@@ -261,7 +240,7 @@ def describe_unused(skipped: pd.DataFrame | None, tasks: dict) -> str | None:
 def unused_in_folder(folder: Path) -> str | None:
     """:func:`describe_unused` for a results folder's files."""
     folder = Path(folder)
-    skipped = pd.read_csv(folder / "skipped_files.csv") \
-        if (folder / "skipped_files.csv").is_file() else None
-    tasks = _read_json(folder / "tasks.json") if (folder / "tasks.json").is_file() else {}
+    skipped = pd.read_csv(folder / schema.SKIPPED) \
+        if (folder / schema.SKIPPED).is_file() else None
+    tasks = _read_json(folder / schema.TASKS) if (folder / schema.TASKS).is_file() else {}
     return describe_unused(skipped, tasks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from karyobench import atomic
+from karyobench.results_schema import REPORT
 from .html_page import build_html
 from .plots import all_figures
 from .render import Table, write_table
@@ -83,5 +84,5 @@ def write_report(results_dir: str | Path, n_boot: int = 2000, plots: bool = True
     page = build_html(
         f"karyobench report: {results.name}", protocol, results.environment, main, per_class, figures, warnings
     )
-    written.append(atomic.write_text(folder / "report.html", page))
+    written.append(atomic.write_text(folder / REPORT, page))
     return written

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from karyobench.evaluation.store import atomic_write_text
+from karyobench.results_schema import CELL
 
-IDENT = ["split", "task", "estimator", "repeat", "fold"]
+IDENT = list(CELL)
 
 
 def save_fold_record(out_dir: Path, job, result) -> Path:
