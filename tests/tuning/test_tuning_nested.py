@@ -221,6 +221,31 @@ def test_tune_shares_the_run_loop_ensembles_fold_keys_and_reuse(tmp_path, tiny_m
         assert summary.n_trials == 2  # resumed, not searched again
 
 
+def test_run_fits_tuned_folds_in_loky_workers_with_the_same_keys_as_tune(
+        tmp_path, tiny_manifest, cache_env):
+    """``karyobench run`` gives tuned jobs to a NestedSearch (pickled into loky workers);
+    the folds, keys and tuning outputs are those ``tune`` writes."""
+    from kb_support import run_cli
+
+    study = write_study(tmp_path, tiny_manifest, [
+        {"kind": "svm_linear_pixels", "name": "svm"},
+        {"kind": "svm_linear_pixels", "name": "svm_tuned",
+         "tuning": {**SVM_TUNING, "n_trials": 2}}])
+    out = tmp_path / "out"
+    done = run_cli("run", study, "--out", out, "--backend", "loky", "--workers", "2",
+                   "--lockboxes", tmp_path / "box")
+    assert done.returncode == 0, done.stderr
+    folds = pd.read_parquet(out / "folds.parquet")
+    assert set(folds.estimator) == {"svm", "svm_tuned"}
+    assert (pd.read_csv(out / "tuning" / "best_params.csv").n_trials == 2).all()
+    keys = pd.read_csv(out / "fold_keys.csv", dtype={"key": str})
+    # tune plans the same jobs (same storage, same keys): every fold is reused
+    again = run_cli("tune", study, "--out", out, "--lockboxes", tmp_path / "box")
+    assert again.returncode == 0, again.stderr
+    assert "4 folds (4 reused)" in again.stderr
+    pd.testing.assert_frame_equal(keys, pd.read_csv(out / "fold_keys.csv", dtype={"key": str}))
+
+
 def test_grid_sampler_tries_every_combination_once(tmp_path):
     images, labels, groups = toy_data()
     url = f"sqlite:///{tmp_path}/grid.db"
