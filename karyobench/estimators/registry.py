@@ -118,15 +118,20 @@ def seed_params(kind: str, params: dict, base_seed: int, offset: int) -> dict:
 def _validate_values(estimator) -> None:
     """Check parameter values now (scikit-learn would only do it inside ``fit``, after
     other folds have already trained), for the estimator and each pipeline step."""
+    from karyobench.compat.sklearn import validate_params
+
     steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
     for step in steps:
-        if hasattr(step, "_parameter_constraints") and hasattr(step, "_validate_params"):
-            step._validate_params()
+        check = getattr(step, "check_params", None)  # constraints plus the step's own rules
+        if callable(check):
+            check()
+        else:
+            validate_params(step)
 
 
 def _is_internal(key: str) -> bool:
     return key.split("__")[-1] in {"build_fn", "model", "warm_start", "callbacks", "metrics",
-                                   "run_eagerly", "validation_batch_size", "class_weight"}
+                                   "run_eagerly", "validation_batch_size"}
 
 
 def _load_builtins() -> None:
