@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 from karyobench._tf import keras_module
 from karyobench.compat.scikeras import SklearnKerasClassifier, fit_callbacks, fit_seed
 from karyobench.compat.sklearn import Interval, StrOptions, validate_params
+from karyobench.errors import ParameterError
 from karyobench.estimators.fused_adam import fused_adam_class
 
 FLIPS = {"none", "horizontal", "vertical", "horizontal_and_vertical"}
@@ -260,31 +261,31 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         for key, value in self._width_params().items():
             if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
                        for w in value):
-                raise ValueError(f"The '{key}' parameter of {name} must be a "
+                raise ParameterError(f"The '{key}' parameter of {name} must be a "
                                  f"list of positive integers (layer widths). Got {value!r}.")
         for key in ("model", "build_fn"):
             if getattr(self, key, None) is not None:
-                raise ValueError(
+                raise ParameterError(
                     f"The '{key}' parameter of {name} must be None: the network is built "
                     "from the estimator's own parameters; remove it, or choose another "
                     "estimator kind for another network.")
         if not (isinstance(self.loss, str) and self.loss in LOSSES):
-            raise ValueError(
+            raise ParameterError(
                 f"The 'loss' parameter of {name} must be 'sparse_categorical_crossentropy' "
                 "(the network ends in a softmax over the class codes; label_smoothing "
                 f"gives its smoothed variant). Got {self.loss!r}.")
         for metric in self.metrics or []:
             if not isinstance(metric, str) or not _is_metric_name(metric):
-                raise ValueError(f"The 'metrics' parameter of {name} must be a list of Keras "
+                raise ParameterError(f"The 'metrics' parameter of {name} must be a list of Keras "
                                  f"metric names (e.g. ['accuracy']). Got {metric!r}.")
         if isinstance(self.class_weight, dict):
             bad = {k: v for k, v in self.class_weight.items()
                    if isinstance(v, bool) or not isinstance(v, Real) or not v >= 0}
             if bad:
-                raise ValueError(f"The 'class_weight' parameter of {name} must map class "
+                raise ParameterError(f"The 'class_weight' parameter of {name} must map class "
                                  f"labels to non-negative numbers. Got {bad!r}.")
         if self.validation_split and self.early_stopping:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'validation_split' parameter of {name} cannot be combined with "
                 "early_stopping, which holds out its own stratified validation_fraction; "
                 "set validation_split to 0 or early_stopping to false.")
@@ -315,7 +316,22 @@ class ImageKerasClassifier(SklearnKerasClassifier):
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         self.check_params()
+        self._check_class_weight_labels(y)
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+    def _check_class_weight_labels(self, y):
+        """A ``class_weight`` key that is no training label (e.g. ``1`` for ``"01"``)."""
+        if not isinstance(self.class_weight, dict):
+            return
+        labels = np.unique(np.asarray(y).ravel()).tolist()
+        missing = [key for key in self.class_weight if key not in labels]
+        if missing:
+            shown = ", ".join(repr(label) for label in labels[:8])
+            raise ParameterError(
+                f"The 'class_weight' parameter of {type(self).__name__} names "
+                f"{', '.join(repr(k) for k in missing)}, which is not a training label "
+                f"({shown}{', ...' if len(labels) > 8 else ''}); write each key as the "
+                "label is written (quoted in YAML, e.g. '01': 2.0).")
 
     @property
     def feature_encoder(self):
@@ -468,7 +484,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         """Rows trained on under ``validation_split`` (Keras: the last rows validate)."""
         split = int(n_rows * (1.0 - float(self.validation_split)))
         if not 0 < split < n_rows:
-            raise ValueError(
+            raise ParameterError(
                 f"validation_split={self.validation_split} of {n_rows} training images "
                 "leaves no training or no validation image; change validation_split")
         return split
@@ -484,7 +500,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         _, counts = np.unique(labels, return_counts=True)
         n_val = max(int(round(self.validation_fraction * len(labels))), len(counts))
         if counts.min() < 2 or n_val >= len(labels):
-            raise ValueError(
+            raise ParameterError(
                 "early_stopping needs at least 2 training images per class; "
                 "disable early_stopping or use fewer folds")
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)

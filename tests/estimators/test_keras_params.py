@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_keras_image import bars
 
-from karyobench.errors import ConfigError
+from karyobench.errors import ConfigError, ParameterError
 from karyobench.estimators import build
 from karyobench.estimators.dcnn import DCNNClassifier
 from karyobench.estimators.keras_image import ImageKerasClassifier
@@ -169,7 +169,7 @@ def test_validation_split_holds_out_the_last_rows_and_reports_val_loss(data):
     batched = tiny(validation_split=0.25, epochs=2, validation_batch_size=2).fit(X, y)
     np.testing.assert_allclose(batched.history_["val_loss"], split.history_["val_loss"],
                                rtol=1e-5)
-    with pytest.raises(ValueError, match="validation_split=0.99 of 32 training images"):
+    with pytest.raises(ParameterError, match="validation_split=0.99 of 32 training images"):
         tiny(validation_split=0.99).fit(X, y)
 
 
@@ -215,3 +215,16 @@ def test_warm_start_continues_the_same_model(data):
     cold.fit(X, y)
     assert cold.model_ is not first
     np.testing.assert_array_equal(cold.predict_proba(X), once)
+
+
+def test_fit_time_refusals_are_one_line_config_errors_and_value_errors(data):
+    """What only the data can decide is refused at fit: a ConfigError (one line in the
+    CLI) that is also the ValueError scikit-learn expects."""
+    X, y = data
+    with pytest.raises(ParameterError, match=r"'class_weight' parameter of DCNNClassifier "
+                                             r"names 1, which is not a training label") as e:
+        tiny(class_weight={1: 2.0}).fit(X, y)
+    assert isinstance(e.value, ConfigError) and isinstance(e.value, ValueError)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ParameterError, match="'loss' parameter"):
+        tiny(loss="mse").fit(X, y)  # set after build: checked again by fit
