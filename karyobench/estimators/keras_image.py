@@ -429,6 +429,11 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         """Train from a repeated ``tf.data`` pipeline (no epoch-start stalls)."""
         import tensorflow as tf
 
+        if kwargs:  # scikeras would route them to Model.fit; this loop has no use for them
+            raise TypeError(
+                f"{type(self).__name__}.fit() does not take {', '.join(sorted(kwargs))}; "
+                "set the estimator's parameters instead (e.g. validation_split, "
+                "class_weight, callbacks)")
         keras = keras_module()
         callbacks = fit_callbacks(self)
         seed = fit_seed(self)

@@ -228,3 +228,12 @@ def test_fit_time_refusals_are_one_line_config_errors_and_value_errors(data):
     assert "\n" not in str(e.value)
     with pytest.raises(ParameterError, match="'loss' parameter"):
         tiny(loss="mse").fit(X, y)  # set after build: checked again by fit
+
+
+def test_fit_keywords_other_than_epochs_are_refused(data):
+    """scikeras routes extra fit() keywords to Model.fit; this fit loop would drop them."""
+    X, y = data
+    with pytest.raises(TypeError, match=r"fit\(\) does not take validation_data"):
+        tiny().fit(X, y, validation_data=(X, y))
+    model = tiny().fit(X, y, epochs=2)  # scikeras' own fit keywords still work
+    assert len(model.history_["loss"]) == 2
