@@ -178,7 +178,6 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         # scikeras' parameters
-        "optimizer": [StrOptions(OPTIMIZERS)],
         "metrics": [None, list],
         "class_weight": [None, dict, StrOptions({"balanced"})],
         "shuffle": ["boolean"],
@@ -252,8 +251,8 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         """Raise ValueError naming the first parameter this class cannot honour as set.
 
         ``_parameter_constraints`` (subclasses extend it: ``{**base, ...}``) plus: every
-        layer-width list holds positive integers; no ``model``/``build_fn``; the one
-        ``loss``; known metric names; class weights are non-negative numbers;
+        layer-width list holds positive integers; no ``model``/``build_fn``; a known
+        ``optimizer``; the one ``loss``; known metric names; class weights are non-negative numbers;
         ``validation_split`` and ``early_stopping`` are not both set.
         """
         validate_params(self)
@@ -269,6 +268,10 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                     f"The '{key}' parameter of {name} must be None: the network is built "
                     "from the estimator's own parameters; remove it, or choose another "
                     "estimator kind for another network.")
+        if not (isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS):
+            raise ParameterError(
+                f"The 'optimizer' parameter of {name} must be a Keras optimizer name, one "
+                f"of {', '.join(sorted(OPTIMIZERS))}. Got {self.optimizer!r}.")
         if not (isinstance(self.loss, str) and self.loss in LOSSES):
             raise ParameterError(
                 f"The 'loss' parameter of {name} must be 'sparse_categorical_crossentropy' "

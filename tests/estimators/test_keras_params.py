@@ -15,7 +15,7 @@ from karyobench.estimators.registry import uses_tensorflow
 
 KERAS_KINDS = ["dcnn", "resnet", "vgg"]
 #: parameters checked by ImageKerasClassifier.check_params outside _parameter_constraints
-CHECKED_BY_HAND = {"model", "build_fn", "loss"}
+CHECKED_BY_HAND = {"model", "build_fn", "loss", "optimizer"}
 
 
 def tiny(**params):
