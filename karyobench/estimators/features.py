@@ -83,14 +83,16 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
         self.memory = memory
 
     def check_params(self):
-        """Raise ValueError naming a parameter scikit-image would refuse (or misread)."""
+        """Raise a ParameterError (a ValueError) naming a parameter scikit-image would
+        refuse or misread."""
         validate_params(self)
         for key in ("pixels_per_cell", "cells_per_block"):
             value = getattr(self, key)
             if len(value) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool)
                                           and v >= 1 for v in value):
-                raise ParameterError(f"The '{key}' parameter of HOGFeatures must be two positive "
-                                 f"integers (rows, columns). Got {value!r}.")
+                raise ParameterError(
+                    f"The '{key}' parameter of HOGFeatures must be two positive integers "
+                    f"(rows, columns). Got {value!r}.")
 
     def fit(self, X, y=None):
         self.check_params()

@@ -248,20 +248,22 @@ class ImageKerasClassifier(SklearnKerasClassifier):
     # ------------------------------------------------------------ parameters -----------
 
     def check_params(self):
-        """Raise ValueError naming the first parameter this class cannot honour as set.
+        """Raise a :class:`~karyobench.errors.ParameterError` (a ValueError) naming the
+        first parameter this class cannot honour as set.
 
         ``_parameter_constraints`` (subclasses extend it: ``{**base, ...}``) plus: every
         layer-width list holds positive integers; no ``model``/``build_fn``; a known
-        ``optimizer``; the one ``loss``; known metric names; class weights are non-negative numbers;
-        ``validation_split`` and ``early_stopping`` are not both set.
+        ``optimizer``; the one ``loss``; known metric names; non-negative class weights;
+        not both ``validation_split`` and ``early_stopping``.
         """
         validate_params(self)
         name = type(self).__name__
         for key, value in self._width_params().items():
             if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
                        for w in value):
-                raise ParameterError(f"The '{key}' parameter of {name} must be a "
-                                 f"list of positive integers (layer widths). Got {value!r}.")
+                raise ParameterError(
+                    f"The '{key}' parameter of {name} must be a list of positive integers "
+                    f"(layer widths). Got {value!r}.")
         for key in ("model", "build_fn"):
             if getattr(self, key, None) is not None:
                 raise ParameterError(
@@ -279,14 +281,16 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                 f"gives its smoothed variant). Got {self.loss!r}.")
         for metric in self.metrics or []:
             if not isinstance(metric, str) or not _is_metric_name(metric):
-                raise ParameterError(f"The 'metrics' parameter of {name} must be a list of Keras "
-                                 f"metric names (e.g. ['accuracy']). Got {metric!r}.")
+                raise ParameterError(
+                    f"The 'metrics' parameter of {name} must be a list of Keras metric "
+                    f"names (e.g. ['accuracy']). Got {metric!r}.")
         if isinstance(self.class_weight, dict):
             bad = {k: v for k, v in self.class_weight.items()
                    if isinstance(v, bool) or not isinstance(v, Real) or not v >= 0}
             if bad:
-                raise ParameterError(f"The 'class_weight' parameter of {name} must map class "
-                                 f"labels to non-negative numbers. Got {bad!r}.")
+                raise ParameterError(
+                    f"The 'class_weight' parameter of {name} must map class labels to "
+                    f"non-negative numbers. Got {bad!r}.")
         if self.validation_split and self.early_stopping:
             raise ParameterError(
                 f"The 'validation_split' parameter of {name} cannot be combined with "
