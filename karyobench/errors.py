@@ -21,3 +21,11 @@ class DataError(KaryobenchError):
 
 class ISCNError(KaryobenchError):
     """An ISCN karyotype string cannot be parsed or is impossible on the ideogram."""
+
+
+class ParameterError(ConfigError, ValueError):
+    """An estimator parameter that cannot be honoured as set (or on this data).
+
+    A ``ConfigError`` for the CLI (one line, exit 2) and a ``ValueError`` for
+    scikit-learn, whose contract is that ``fit`` raises ValueError on bad parameters.
+    """

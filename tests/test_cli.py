@@ -627,6 +627,20 @@ def _(tmp):
         {"kind": "rf_pixels", "params": {"rf__n_estimators": 0}}]))
 
 
+@bad_input("unsupported_keras_parameter", "estimator parameter the network cannot honour",
+           "The 'optimizer' parameter of DCNNClassifier must be a Keras optimizer name")
+def _(tmp):
+    return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"), estimators=[
+        {"kind": "dcnn", "params": {"optimizer": "adamm"}}]))
+
+
+@bad_input("pipeline_step_as_parameter", "a baseline's pipeline step set as a parameter",
+           "'svc' is a component of 'svm_linear_pixels', not a parameter")
+def _(tmp):
+    return study_case(tmp, folders_study(tmp, image_folders(tmp / "imgs"), estimators=[
+        {"kind": "svm_linear_pixels", "params": {"svc": "passthrough"}}]))
+
+
 @bad_input("ensemble_unknown_member", "ensemble member that is not an estimator",
            "members ['svm_lienar_pixels'] are not estimators of this study")
 def _(tmp):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from karyobench.compat.sklearn import Interval, StrOptions
 
 from karyobench.estimators.keras_image import ImageKerasClassifier, as_image_batch
 

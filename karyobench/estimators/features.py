@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from joblib import Memory
 from sklearn.base import BaseEstimator, TransformerMixin
 from skimage.feature import hog
+
+from karyobench.compat.sklearn import Interval, validate_params
+from karyobench.errors import ParameterError
 
 
 def _as_images(X):
@@ -63,6 +68,13 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
     and the HOG parameters, so it never serves stale features.
     """
 
+    _parameter_constraints = {
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": [list, tuple],
+        "cells_per_block": [list, tuple],
+        "memory": [None, str, Memory],
+    }
+
     def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
                  memory=None):
         self.orientations = orientations
@@ -70,7 +82,20 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
         self.cells_per_block = cells_per_block
         self.memory = memory
 
+    def check_params(self):
+        """Raise a ParameterError (a ValueError) naming a parameter scikit-image would
+        refuse or misread."""
+        validate_params(self)
+        for key in ("pixels_per_cell", "cells_per_block"):
+            value = getattr(self, key)
+            if len(value) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool)
+                                          and v >= 1 for v in value):
+                raise ParameterError(
+                    f"The '{key}' parameter of HOGFeatures must be two positive integers "
+                    f"(rows, columns). Got {value!r}.")
+
     def fit(self, X, y=None):
+        self.check_params()
         self.image_shape_ = _as_images(X).shape[1:]
         return self
 

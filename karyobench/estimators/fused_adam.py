@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 from karyobench._tf import keras_module
+from karyobench.compat.keras import adam_slots
 
 
 @functools.cache
@@ -30,10 +31,9 @@ def fused_adam_class():
                 return super().update_step(gradient, variable, learning_rate)
             dtype = variable.dtype
             step = tf.cast(self.iterations + 1, dtype)
-            index = self._get_variable_index(variable)
+            momentum, velocity = adam_slots(self, variable)
             tf.raw_ops.ResourceApplyAdam(
-                var=variable.handle, m=self._momentums[index].handle,
-                v=self._velocities[index].handle,
+                var=variable.handle, m=momentum.handle, v=velocity.handle,
                 beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
                 beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
                 lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),

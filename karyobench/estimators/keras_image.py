@@ -16,13 +16,23 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from karyobench._tf import keras_module
-from karyobench.estimators.compat import SklearnKerasClassifier
+from karyobench.compat.scikeras import SklearnKerasClassifier, fit_callbacks, fit_seed
+from karyobench.compat.sklearn import Interval, StrOptions, validate_params
+from karyobench.errors import ParameterError
 from karyobench.estimators.fused_adam import fused_adam_class
 
 FLIPS = {"none", "horizontal", "vertical", "horizontal_and_vertical"}
+#: ``optimizer`` names (Keras' own): built with ``learning_rate`` (and its schedule) and
+#: ``weight_decay``; ``"adam"`` is the fused Adam (AdamW when ``weight_decay`` > 0).
+OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "adadelta",
+              "ftrl", "lion", "adafactor"}
+#: ``loss``: cross-entropy of the softmax against the class codes scikeras passes (one-hot
+#: categorical cross-entropy is the same function); ``label_smoothing`` smooths it.
+LOSSES = {"sparse_categorical_crossentropy"}
+#: metric names ``Model.compile`` resolves itself (not through ``keras.metrics.get``)
+COMPILE_METRICS = {"accuracy", "acc", "crossentropy", "ce"}
 
 
 def as_image_batch(X, image_shape=None):
@@ -127,6 +137,22 @@ class ImageKerasClassifier(SklearnKerasClassifier):
       oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them);
     * ``early_stopping`` validates on a stratified split of the data given to ``fit``
       (the training fold only) and restores the best weights.
+
+    scikeras' own parameters are honoured or refused by :meth:`check_params` (at build
+    time through the registry, and again at ``fit``):
+
+    * ``optimizer``: a Keras optimizer name (:data:`OPTIMIZERS`) built with
+      ``learning_rate``, ``lr_schedule`` and ``weight_decay`` (``"adamw"`` decays by
+      ``weight_decay`` only: 0 is plain Adam); ``loss`` must be
+      ``"sparse_categorical_crossentropy"`` (:data:`LOSSES`), which ``label_smoothing``
+      smooths;
+    * ``class_weight`` (a dict label -> weight, or ``"balanced"``) and ``fit``'s
+      ``sample_weight`` weight each image's loss; ``shuffle=False`` keeps the row order;
+      ``validation_split`` holds out the last rows of ``fit``'s data for ``val_loss``
+      (Keras' meaning; not with ``early_stopping``, which holds out its own);
+    * ``metrics`` (names) are reported in ``history_``; ``run_eagerly``,
+      ``validation_batch_size``, ``callbacks``, ``warm_start`` as in scikeras;
+    * ``model`` / ``build_fn`` must stay None: the network is the class's own.
     """
 
     _parameter_constraints = {
@@ -151,6 +177,15 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         "image_shape": [None, list, tuple],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        # scikeras' parameters
+        "metrics": [None, list],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+        "shuffle": ["boolean"],
+        "validation_split": [Interval(Real, 0, 1, closed="left")],
+        "validation_batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "callbacks": [None, list],
+        "warm_start": ["boolean"],
+        "run_eagerly": ["boolean"],
     }
 
     def __init__(
@@ -212,17 +247,59 @@ class ImageKerasClassifier(SklearnKerasClassifier):
 
     # ------------------------------------------------------------ parameters -----------
 
-    def _validate_params(self):
-        """scikit-learn's checks plus: every layer-width list holds positive integers.
+    def check_params(self):
+        """Raise a :class:`~karyobench.errors.ParameterError` (a ValueError) naming the
+        first parameter this class cannot honour as set.
 
-        Subclasses extend ``_parameter_constraints`` with their own (``{**base, ...}``).
+        ``_parameter_constraints`` (subclasses extend it: ``{**base, ...}``) plus: every
+        layer-width list holds positive integers; no ``model``/``build_fn``; a known
+        ``optimizer``; the one ``loss``; known metric names; non-negative class weights;
+        not both ``validation_split`` and ``early_stopping``.
         """
-        super()._validate_params()
-        for name, value in self._width_params().items():
+        validate_params(self)
+        name = type(self).__name__
+        for key, value in self._width_params().items():
             if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
                        for w in value):
-                raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be a "
-                                 f"list of positive integers (layer widths). Got {value!r}.")
+                raise ParameterError(
+                    f"The '{key}' parameter of {name} must be a list of positive integers "
+                    f"(layer widths). Got {value!r}.")
+        for key in ("model", "build_fn"):
+            if getattr(self, key, None) is not None:
+                raise ParameterError(
+                    f"The '{key}' parameter of {name} must be None: the network is built "
+                    "from the estimator's own parameters; remove it, or choose another "
+                    "estimator kind for another network.")
+        if not (isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS):
+            raise ParameterError(
+                f"The 'optimizer' parameter of {name} must be a Keras optimizer name, one "
+                f"of {', '.join(sorted(OPTIMIZERS))}. Got {self.optimizer!r}.")
+        if not (isinstance(self.loss, str) and self.loss in LOSSES):
+            raise ParameterError(
+                f"The 'loss' parameter of {name} must be 'sparse_categorical_crossentropy' "
+                "(the network ends in a softmax over the class codes; label_smoothing "
+                f"gives its smoothed variant). Got {self.loss!r}.")
+        for metric in self.metrics or []:
+            if not isinstance(metric, str) or not _is_metric_name(metric):
+                raise ParameterError(
+                    f"The 'metrics' parameter of {name} must be a list of Keras metric "
+                    f"names (e.g. ['accuracy']). Got {metric!r}.")
+        if isinstance(self.class_weight, dict):
+            bad = {k: v for k, v in self.class_weight.items()
+                   if isinstance(v, bool) or not isinstance(v, Real) or not v >= 0}
+            if bad:
+                raise ParameterError(
+                    f"The 'class_weight' parameter of {name} must map class labels to "
+                    f"non-negative numbers. Got {bad!r}.")
+        if self.validation_split and self.early_stopping:
+            raise ParameterError(
+                f"The 'validation_split' parameter of {name} cannot be combined with "
+                "early_stopping, which holds out its own stratified validation_fraction; "
+                "set validation_split to 0 or early_stopping to false.")
+
+    def _validate_params(self):
+        """scikit-learn's name for the parameter check: :meth:`check_params`."""
+        self.check_params()
 
     def _width_params(self) -> dict:
         """Parameters that are lists of layer widths (checked by ``_validate_params``)."""
@@ -245,8 +322,23 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                              "native_channel")
 
     def fit(self, X, y, sample_weight=None, **kwargs):
-        self._validate_params()
+        self.check_params()
+        self._check_class_weight_labels(y)
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+    def _check_class_weight_labels(self, y):
+        """A ``class_weight`` key that is no training label (e.g. ``1`` for ``"01"``)."""
+        if not isinstance(self.class_weight, dict):
+            return
+        labels = np.unique(np.asarray(y).ravel()).tolist()
+        missing = [key for key in self.class_weight if key not in labels]
+        if missing:
+            shown = ", ".join(repr(label) for label in labels[:8])
+            raise ParameterError(
+                f"The 'class_weight' parameter of {type(self).__name__} names "
+                f"{', '.join(repr(k) for k in missing)}, which is not a training label "
+                f"({shown}{', ...' if len(labels) > 8 else ''}); write each key as the "
+                "label is written (quoted in YAML, e.g. '01': 2.0).")
 
     @property
     def feature_encoder(self):
@@ -266,7 +358,8 @@ class ImageKerasClassifier(SklearnKerasClassifier):
     def _augmentation(self, x, keras):
         """Random train-time transforms (identity at inference), seeded for determinism."""
         layers = keras.layers
-        seed = self._random_state if isinstance(self._random_state, int) else None
+        seed = fit_seed(self)
+        seed = seed if isinstance(seed, int) else None
         if self.flip != "none":
             x = layers.RandomFlip(self.flip, seed=seed)(x)
         if self.rotation:
@@ -304,9 +397,15 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                                      dtype="float32")(features)
         model = keras.Model(inputs, outputs, name=type(self).__name__)
         loss = compile_kwargs["loss"]
-        if self.label_smoothing:
+        if self.label_smoothing:  # the same cross-entropy, against smoothed targets
             loss = smoothed_loss_class()(smoothing=self.label_smoothing)
-        model.compile(optimizer=self._optimizer(keras, meta), loss=loss)
+        # only what is set: the default compile call is the one earlier folds trained with
+        extra = {}
+        if self.metrics:
+            extra["metrics"] = list(self.metrics)
+        if self.run_eagerly:
+            extra["run_eagerly"] = True
+        model.compile(optimizer=self._optimizer(keras, meta), loss=loss, **extra)
         return model
 
     def _optimizer(self, keras, meta):
@@ -315,9 +414,16 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             n = int(meta["X_shape_"][0])
             if self.early_stopping:
                 n -= max(int(round(self.validation_fraction * n)), 1)
+            elif self.validation_split:
+                n = self._split_at(n)
             steps = self._steps_per_epoch(n)
             rate = keras.optimizers.schedules.CosineDecay(
                 rate, decay_steps=max(1, steps * int(self.epochs)))
+        if self.optimizer != "adam":
+            settings = {"learning_rate": rate}
+            if self.weight_decay or self.optimizer == "adamw":
+                settings["weight_decay"] = float(self.weight_decay)
+            return type(keras.optimizers.get(self.optimizer))(**settings)
         if self.weight_decay:
             return keras.optimizers.AdamW(learning_rate=rate,
                                           weight_decay=float(self.weight_decay))
@@ -330,24 +436,41 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         """Train from a repeated ``tf.data`` pipeline (no epoch-start stalls)."""
         import tensorflow as tf
 
+        if kwargs:  # scikeras would route them to Model.fit; this loop has no use for them
+            raise TypeError(
+                f"{type(self).__name__}.fit() does not take {', '.join(sorted(kwargs))}; "
+                "set the estimator's parameters instead (e.g. validation_split, "
+                "class_weight, callbacks)")
         keras = keras_module()
-        callbacks = list(self._fit_callbacks or [])
-        seed = self._random_state if self._random_state is not None else None
+        callbacks = fit_callbacks(self)
+        seed = fit_seed(self)
         validation = None
         if self.early_stopping:
-            X, y, validation = self._carve_validation(X, y, seed)
+            train_idx, val_idx = self._validation_indices(y, seed)
+            validation = _rows(val_idx, X, y, sample_weight)
+            X, y, sample_weight = _rows(train_idx, X, y, sample_weight, keep_none=True)
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=int(self.patience), restore_best_weights=True))
+        elif self.validation_split:
+            split = self._split_at(len(X))
+            validation = _rows(slice(split, None), X, y, sample_weight)
+            X, y, sample_weight = _rows(slice(None, split), X, y, sample_weight,
+                                        keep_none=True)
         batch_size = self._batch_size(len(X))
         steps = self._steps_per_epoch(len(X))
-        train = (tf.data.Dataset.from_tensor_slices((X, y))
-                 .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
-                 .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
+        # (images, codes) as ever; the weights ride along only when there are any
+        data = tf.data.Dataset.from_tensor_slices(
+            (X, y) if sample_weight is None else (X, y, sample_weight))
+        if self.shuffle:
+            data = data.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+        train = data.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
         fit_args = dict(epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
                         steps_per_epoch=steps, callbacks=callbacks, verbose=self.verbose,
                         shuffle=False)
         if validation is not None:
             fit_args["validation_data"] = validation
+            if self.validation_batch_size:
+                fit_args["validation_batch_size"] = int(self.validation_batch_size)
         # One compiled call per epoch: the per-step Python dispatch is paid once per epoch
         # (same batches, same order, same weights). Reset afterwards: predict and
         # evaluate keep their own one-batch-per-call loop.
@@ -369,18 +492,31 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         """Batches per epoch of ``n_rows`` training rows (the last batch may be short)."""
         return max(1, math.ceil(n_rows / self._batch_size(n_rows)))
 
+    def _split_at(self, n_rows: int) -> int:
+        """Rows trained on under ``validation_split`` (Keras: the last rows validate)."""
+        split = int(n_rows * (1.0 - float(self.validation_split)))
+        if not 0 < split < n_rows:
+            raise ParameterError(
+                f"validation_split={self.validation_split} of {n_rows} training images "
+                "leaves no training or no validation image; change validation_split")
+        return split
+
     def _carve_validation(self, X, y, seed):
         """Stratified hold-out from the training data given to ``fit``."""
+        train_idx, val_idx = self._validation_indices(y, seed)
+        return X[train_idx], y[train_idx], (X[val_idx], y[val_idx])
+
+    def _validation_indices(self, y, seed):
+        """Rows to train on and rows to validate on for ``early_stopping``."""
         labels = np.asarray(y).ravel()
         _, counts = np.unique(labels, return_counts=True)
         n_val = max(int(round(self.validation_fraction * len(labels))), len(counts))
         if counts.min() < 2 or n_val >= len(labels):
-            raise ValueError(
+            raise ParameterError(
                 "early_stopping needs at least 2 training images per class; "
                 "disable early_stopping or use fewer folds")
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-        train_idx, val_idx = next(splitter.split(np.zeros(len(labels)), labels))
-        return X[train_idx], y[train_idx], (X[val_idx], y[val_idx])
+        return next(splitter.split(np.zeros(len(labels)), labels))
 
     def _predict_raw(self, X, **kwargs):
         """Class probabilities; with ``tta`` the mean over the image and its mirror."""
@@ -389,3 +525,20 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             return raw
         mirrored = as_image_batch(X, self.image_shape)[:, :, ::-1, :].reshape(np.shape(X))
         return (raw + super()._predict_raw(mirrored, **kwargs)) / 2.0
+
+
+def _rows(index, X, y, sample_weight, keep_none=False):
+    """``(X, y)`` or ``(X, y, w)`` at ``index``; ``keep_none``: always 3 items."""
+    if sample_weight is None:
+        return (X[index], y[index], None) if keep_none else (X[index], y[index])
+    return X[index], y[index], sample_weight[index]
+
+
+def _is_metric_name(name: str) -> bool:
+    if name in COMPILE_METRICS:
+        return True
+    try:
+        keras_module().metrics.get(name)
+    except ValueError:
+        return False
+    return True

@@ -76,13 +76,22 @@ def build(kind: str, params: dict | None = None, random_state: int | None = None
             f"Available: {', '.join(sorted(_REGISTRY))}.")
     estimator = _REGISTRY[kind][0]()
     valid = estimator.get_params(deep=True)
+    components = _components(valid)
     for key in params or {}:
         if key not in valid:
             close = difflib.get_close_matches(key, list(valid), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            settable = ", ".join(k for k in sorted(valid) if not _is_internal(k))
+            settable = ", ".join(k for k in sorted(valid)
+                                 if not _is_internal(k) and k not in components)
             raise ConfigError(
                 f"{where}: '{kind}' has no parameter '{key}'.{hint} Settable: {settable}.")
+        if key in components:
+            inner = sorted(k for k in valid if k.startswith(key + "__"))
+            example = f" (e.g. '{inner[0]}')" if inner else ""
+            raise ConfigError(
+                f"{where}: '{key}' is a component of '{kind}', not a parameter: the "
+                f"estimator kind fixes its steps. Set the component's parameters "
+                f"instead{example}, or choose another kind.")
     try:
         estimator.set_params(**(params or {}))
         _validate_values(estimator)
@@ -118,15 +127,27 @@ def seed_params(kind: str, params: dict, base_seed: int, offset: int) -> dict:
 def _validate_values(estimator) -> None:
     """Check parameter values now (scikit-learn would only do it inside ``fit``, after
     other folds have already trained), for the estimator and each pipeline step."""
-    steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
-    for step in steps:
-        if hasattr(step, "_parameter_constraints") and hasattr(step, "_validate_params"):
-            step._validate_params()
+    from karyobench.compat.sklearn import validate_params
+
+    steps = [step for _, step in getattr(estimator, "steps", [])]
+    for step in [estimator, *steps]:  # the pipeline's own parameters, then each step's
+        check = getattr(step, "check_params", None)  # constraints plus the step's own rules
+        if callable(check):
+            check()
+        else:
+            validate_params(step)
+
+
+def _components(params: dict) -> set[str]:
+    """Keys of ``get_params(deep=True)`` that hold a step or a sub-estimator (or the
+    ``steps`` list): replacing them would make another estimator than ``kind``."""
+    return {key for key, value in params.items()
+            if isinstance(value, BaseEstimator) or key.split("__")[-1] == "steps"}
 
 
 def _is_internal(key: str) -> bool:
     return key.split("__")[-1] in {"build_fn", "model", "warm_start", "callbacks", "metrics",
-                                   "run_eagerly", "validation_batch_size", "class_weight"}
+                                   "run_eagerly", "validation_batch_size"}
 
 
 def _load_builtins() -> None:

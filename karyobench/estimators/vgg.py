@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval
+from karyobench.compat.sklearn import Interval
 
 from karyobench.estimators.keras_image import ImageKerasClassifier
 

@@ -34,6 +34,7 @@ import optuna
 from optuna.trial import TrialState
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from karyobench.compat.optuna import study_storage, trial_id
 from karyobench.errors import ConfigError, KaryobenchError
 from karyobench.estimators import build
 from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
@@ -358,8 +359,9 @@ def reap_running(study: optuna.Study) -> int:
     n = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         try:
-            study._storage.set_trial_user_attr(trial._trial_id, "reaped", True)
-            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            study_storage(study).set_trial_user_attr(trial_id(trial), "reaped", True)
+            if study_storage(study).set_trial_state_values(trial_id(trial),
+                                                           state=TrialState.FAIL):
                 n += 1
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
@@ -409,8 +411,9 @@ def search(ctx: SearchContext, storage_url: str, *, wait_for_running: bool = Tru
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "heartbeat ... with optimize"
                     trial = study.ask()
-                if getattr(study._storage, "get_heartbeat_interval", lambda: None)():
-                    study._storage.record_heartbeat(trial._trial_id)  # alive from birth
+                storage = study_storage(study)
+                if getattr(storage, "get_heartbeat_interval", lambda: None)():
+                    storage.record_heartbeat(trial_id(trial))  # alive from birth
         if trial is None:
             if wait_for_running and running:
                 time.sleep(POLL_SECONDS)
@@ -452,7 +455,7 @@ def worker_id() -> str:
 
 def _run_trial(study, trial, ctx, log) -> None:
     trial.set_user_attr("worker", worker_id())
-    with Heartbeat(study._storage, trial._trial_id):
+    with Heartbeat(study_storage(study), trial_id(trial)):
         try:
             value = evaluate_trial(trial, ctx)
         except optuna.TrialPruned:
