@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 
 from karyobench.errors import KaryobenchError
-from karyobench.results_schema import FOLDS, SEED_COLUMN
+from karyobench.results_schema import FOLDS, LOCKBOX_DIR, OPENINGS, SEED_COLUMN
 
 app = typer.Typer(
     help="karyobench: honest, cross-validated benchmarking of chromosome classifiers.\n\n"
@@ -199,7 +199,7 @@ def open_lockbox_command(
     commit, model, accuracy with a group-bootstrap CI) to lockbox/openings.json. A second
     opening is refused unless --reopen.
     """
-    from karyobench.evaluation.lockbox import describe_opening
+    from karyobench.report.openings import describe_opening
     from karyobench.evaluation.lockbox_opening import open_lockbox
     from karyobench.study import load_study
 
@@ -209,7 +209,7 @@ def open_lockbox_command(
                             reopen=reopen)
     console.print(f"lockbox of {config.name}: {escape(describe_opening(openings[-1]))}; "
                   f"opening {len(openings)} recorded in "
-                  f"{out_dir / 'lockbox' / 'openings.json'}", highlight=False)
+                  f"{out_dir / LOCKBOX_DIR / OPENINGS}", highlight=False)
     if (out_dir / FOLDS).is_file():
         from karyobench.report import write_report
 

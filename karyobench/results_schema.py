@@ -23,7 +23,9 @@ REPORT = "report.html"
 EXTERNAL_FOLDS = "external_folds.parquet"  # fold models scored on external sets
 EXTERNAL_PREDICTIONS = "external_predictions.parquet"
 JOBS_DIR = "jobs"  # per-fold cache, <key>.parquet + <key>.json; never committed
+LOCKBOX_DIR = "lockbox"  # written by `karyobench lockbox` only
 LOCKBOX_PREDICTIONS = "predictions.parquet"  # in lockbox/: the primary's lockbox scores
+OPENINGS = "openings.json"  # in lockbox/: every opening (time, commit, model, scores)
 
 #: what a folder needs for a report
 REQUIRED = (PROTOCOL, TASKS, FOLDS, PREDICTIONS)

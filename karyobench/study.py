@@ -20,7 +20,14 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from karyobench.data.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE
 from karyobench.errors import ConfigError
-from karyobench.tuning.space import TuningConfig
+from karyobench.search_space import TuningConfig
+
+def shuffle_seed(seed: int, repeat: int) -> int:
+    """The fold shuffle of ``cv.repeats``' repeat ``repeat`` (0-based): each repeat is a
+    fresh partition. A fact of the study format, so the splitter and the report (which
+    names each repeat's seed) read it from here."""
+    return seed + repeat
+
 
 NORMAL24 = [str(i) for i in range(1, 23)] + ["X", "Y"]
 SEED_ABNORMALITIES = ["del(5)(p14)", "inv(9)(p12q13)", "del(18)(p11)", "i(18)(q10)",
@@ -187,7 +194,7 @@ class EstimatorConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict,
                                    description="passed to set_params, e.g. svc__C")
     tuning: TuningConfig | None = Field(None, description="nested-CV Optuna search over "
-                                        "these params (karyobench.tuning.space)")
+                                        "these params (karyobench.search_space)")
     canvas: CanvasConfig | None = Field(None, description="this estimator's own canvas "
                                         "(same images and folds, rendered at another size "
                                         "or mode); default: dataset.canvas")

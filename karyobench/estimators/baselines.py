@@ -13,33 +13,27 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from karyobench.estimators.features import HOGFeatures, PixelFlattener
-from karyobench.estimators.registry import register
 
 
-@register("svm_linear_pixels", "the seed's baseline: linear SVC (C=1) on raw pixels")
 def svm_linear_pixels():
     return Pipeline([("pixels", PixelFlattener()), ("svc", SVC(kernel="linear", C=1.0))])
 
 
-@register("svm_rbf_hog", "RBF SVC on standardised HOG features")
 def svm_rbf_hog():
     return Pipeline([("hog", HOGFeatures(memory="auto")), ("scale", StandardScaler()),
                      ("svc", SVC(kernel="rbf", C=10.0, gamma="scale"))])
 
 
-@register("rf_hog", "random forest (500 trees) on HOG features")
 def rf_hog():
     return Pipeline([("hog", HOGFeatures(memory="auto")),
                      ("rf", RandomForestClassifier(n_estimators=500, n_jobs=1))])
 
 
-@register("rf_pixels", "random forest (500 trees) on raw pixels")
 def rf_pixels():
     return Pipeline([("pixels", PixelFlattener()),
                      ("rf", RandomForestClassifier(n_estimators=500, n_jobs=1))])
 
 
-@register("logreg_pixels", "L2 logistic regression on standardised pixels")
 def logreg_pixels():
     return Pipeline([("pixels", PixelFlattener()), ("scale", StandardScaler()),
                      ("logreg", LogisticRegression(C=0.01, max_iter=2000))])

@@ -150,5 +150,43 @@ def _is_internal(key: str) -> bool:
                                    "run_eagerly", "validation_batch_size"}
 
 
+#: the built-in kinds: (name, "module:factory", description, trains with TensorFlow).
+#: Declared here as data, so the factory modules never import the registry (no import
+#: cycle) and a kind is listed without importing TensorFlow.
+BUILTINS = (
+    ("svm_linear_pixels", "karyobench.estimators.baselines:svm_linear_pixels",
+     "the seed's baseline: linear SVC (C=1) on raw pixels", False),
+    ("svm_rbf_hog", "karyobench.estimators.baselines:svm_rbf_hog",
+     "RBF SVC on standardised HOG features", False),
+    ("rf_hog", "karyobench.estimators.baselines:rf_hog",
+     "random forest (500 trees) on HOG features", False),
+    ("rf_pixels", "karyobench.estimators.baselines:rf_pixels",
+     "random forest (500 trees) on raw pixels", False),
+    ("logreg_pixels", "karyobench.estimators.baselines:logreg_pixels",
+     "L2 logistic regression on standardised pixels", False),
+    ("dcnn", "karyobench.estimators.dcnn_entry:dcnn",
+     "the seed DCNN (conv 32/64/64, dense 1024/1024/512) via scikeras", True),
+    ("resnet", "karyobench.estimators.dcnn_entry:resnet",
+     "compact residual CNN (stages 16/32/64, 2 blocks each, GAP head)", True),
+    ("vgg", "karyobench.estimators.dcnn_entry:vgg",
+     "VGG-style CNN with batch norm (stages 32/64/128, 2 convs each, GAP head)", True),
+)
+
+
 def _load_builtins() -> None:
-    from karyobench.estimators import baselines, dcnn_entry  # noqa: F401
+    for name, target, description, tensorflow in BUILTINS:
+        if name not in _REGISTRY:
+            register(name, description, tensorflow=tensorflow)(_Lazy(target))
+
+
+class _Lazy:
+    """A factory imported on first call (``"module:function"``)."""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def __call__(self) -> BaseEstimator:
+        import importlib
+
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)()

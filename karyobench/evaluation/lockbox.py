@@ -25,12 +25,13 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from karyobench.atomic import write_text
 from karyobench.data.dataset import portable_paths
 from karyobench.errors import ConfigError, KaryobenchError
+from karyobench.report.openings import read_openings
+from karyobench.results_schema import OPENINGS
 
 DEFAULT_REGISTRY = Path("lockboxes")
 #: groups are dealt into this many label-stratified folds (fewer with fewer groups); the
 #: lockbox is the first round(fraction x folds) of them, so fraction is met to 1/20
 GROUP_FOLDS = 20
-OPENINGS_FILE = "openings.json"
 
 
 def source_fingerprint(paths: np.ndarray, labels: np.ndarray) -> str:
@@ -179,16 +180,11 @@ def registered_rows(registry: Path | None, dataset) -> np.ndarray:
     return draw(dataset, column, record["fraction"], record["seed"])
 
 
-def read_openings(folder: Path) -> list[dict]:
-    path = Path(folder) / OPENINGS_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
 def record_opening(folder: Path, entry: dict) -> list[dict]:
     """Append one opening (all of the study's tasks in one entry); return them all."""
     openings = read_openings(folder) + [
         {"opened_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}]
-    write_text(Path(folder) / OPENINGS_FILE, json.dumps(openings, indent=1))
+    write_text(Path(folder) / OPENINGS, json.dumps(openings, indent=1))
     return openings
 
 
@@ -197,19 +193,8 @@ def refuse_second_opening(folder: Path, reopen: bool) -> None:
     if openings and not reopen:
         first = openings[0]
         raise KaryobenchError(
-            f"{Path(folder) / OPENINGS_FILE}: the lockbox was opened on "
+            f"{Path(folder) / OPENINGS}: the lockbox was opened on "
             f"{first['opened_utc']} (model {first['model']}); a "
             "second opening would let its score steer choices. Pass --reopen to open it "
             "again; the report then states how often it was opened.")
 
-
-def describe_opening(opening: dict) -> str:
-    """The model and its lockbox scores, task by task (one sentence for the CLI and report)."""
-    def task_text(task: str, m: dict) -> str:
-        groups = f" of {m['n_groups']} groups" if m.get("n_groups") else ""
-        return (f"{task}: accuracy {m['accuracy']:.3f} [95% CI {m['accuracy_ci'][0]:.3f}, "
-                f"{m['accuracy_ci'][1]:.3f}], macro-F1 {m['macro_f1']:.3f} on "
-                f"{m['n_images']} images{groups}")
-
-    scores = "; ".join(task_text(task, m) for task, m in opening["tasks"].items())
-    return f"{opening['model']} trained on all other images scored {scores}"

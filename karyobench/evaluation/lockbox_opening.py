@@ -23,7 +23,7 @@ from karyobench.data.dataset import portable_paths
 from karyobench.evaluation.fold import FoldJob, run_fold
 from karyobench.evaluation.metrics import fold_metrics
 from karyobench.evaluation.plan import canvas_label, group_column_of, load_study_dataset
-from karyobench.results_schema import LOCKBOX_PREDICTIONS
+from karyobench.results_schema import LOCKBOX_DIR, LOCKBOX_PREDICTIONS
 from karyobench.stats import group_bootstrap_ci
 
 
@@ -53,7 +53,7 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
         raise ConfigError(f"study '{study.name}' has no `dataset.lockbox`; there is nothing "
                           "to open.")
     members = primary_members(study)
-    folder = Path(out_dir) / "lockbox"
+    folder = Path(out_dir) / LOCKBOX_DIR
     lockbox.refuse_second_opening(folder, reopen)
     dataset = load_study_dataset(study, cache_dir)
     group_column = group_column_of(study, dataset)

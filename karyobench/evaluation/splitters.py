@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from karyobench.errors import ConfigError
+from karyobench.study import shuffle_seed
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ def describe(kind: str, group_column: str | None, folds: int, repeats: int, seed
     }["group" if kind.startswith("group") else kind]
     seeds = f", {train_seeds} training seeds per fold" if train_seeds > 1 else ""
     return f"{folds}-fold {what}, {repeats} repeat(s), seed {seed}{seeds}"
-
-
-def shuffle_seed(seed: int, repeat: int) -> int:
-    """The fold shuffle of repeat ``repeat`` (0-based): each repeat is a fresh partition."""
-    return seed + repeat
 
 
 def make_splits(kind: str, y: np.ndarray, groups: np.ndarray | None, folds: int,

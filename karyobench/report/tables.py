@@ -11,8 +11,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from karyobench.evaluation import lockbox
-from karyobench.evaluation.splitters import shuffle_seed
+from karyobench.report.openings import describe_opening, read_openings
+from karyobench.results_schema import LOCKBOX_DIR
+from karyobench.study import shuffle_seed
 from karyobench.stats import corrected_resampled_ttest, friedman_nemenyi, group_bootstrap_ci, holm_adjust
 
 from .noise import FLOOR_RULE, difference_floor, noise_floors
@@ -119,7 +120,7 @@ def summary_table(results: Results, n_boot: int = 2000, alpha: float = 0.05) -> 
 
 def _lockbox_note(results: Results) -> list[str]:
     """The one score no model choice has seen, and how often it was looked at."""
-    openings = lockbox.read_openings(results.path / "lockbox")
+    openings = read_openings(results.path / LOCKBOX_DIR)
     if not openings:
         if results.protocol.get("lockbox"):
             return ["A lockbox of whole groups is set aside (protocol.json) and was not "
@@ -128,7 +129,7 @@ def _lockbox_note(results: Results) -> list[str]:
     last = openings[-1]
     times = "once" if len(openings) == 1 else f"{len(openings)} times (reopened)"
     return [f"Lockbox (whole groups never trained or scored on by any run): "
-            f"{lockbox.describe_opening(last)}; opened {times}, last on "
+            f"{describe_opening(last)}; opened {times}, last on "
             f"{last['opened_utc']}."]
 
 

@@ -39,7 +39,7 @@ from karyobench.errors import ConfigError, KaryobenchError
 from karyobench.estimators import build
 from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
 from karyobench.tuning.scoring import score
-from karyobench.tuning.space import (TuningConfig, default_params, params_from_optuna,
+from karyobench.search_space import (TuningConfig, default_params, params_from_optuna,
                                      suggest_params)
 from karyobench.tuning.storage import Heartbeat, claim_lock, get_storage, portable
 
@@ -95,7 +95,7 @@ def attach_tuning(jobs: list[FoldJob], study, groups: np.ndarray | None,
 
 def check_tuning(study) -> None:
     """Fail early on tuning spaces naming parameters the estimator does not have."""
-    from karyobench.tuning.space import check_space
+    from karyobench.search_space import check_space
 
     for estimator in study.estimators:
         if getattr(estimator, "tuning", None):

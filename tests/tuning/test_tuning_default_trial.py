@@ -19,7 +19,7 @@ from karyobench.tuning.nested import (check_tuning, inner_splits, make_context,
                                       reap_running, open_study, search, tune_fold,
                                       tuning_payload)
 from karyobench.tuning.outputs import save_fold_record, write_tuning_outputs
-from karyobench.tuning.space import TuningConfig, suggest_params
+from karyobench.search_space import TuningConfig, suggest_params
 
 from .conftest import SVM_TUNING
 from .test_tuning_nested import toy_data, toy_job
@@ -286,7 +286,7 @@ def test_resnet_space_covers_the_stronger_networks_knobs():
     study = parse_study(yaml.safe_load(RESNET_SPACE))
     check_tuning(study)  # every name is a ResNet parameter; its defaults lie in the space
     from karyobench.estimators import build
-    from karyobench.tuning.space import default_params
+    from karyobench.search_space import default_params
 
     estimator = study.estimators[0]
     space = estimator.tuning.space

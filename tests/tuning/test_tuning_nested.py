@@ -17,7 +17,7 @@ from karyobench.errors import ConfigError
 from karyobench.evaluation.fold import FoldJob
 from karyobench.tuning.nested import (evaluate_trial, inner_splits, make_context, search,
                                       tuning_payload)
-from karyobench.tuning.space import TuningConfig
+from karyobench.search_space import TuningConfig
 
 from .conftest import SVM_TUNING, write_study
 

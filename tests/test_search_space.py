@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from karyobench.errors import ConfigError
 from karyobench.study import parse_study
 from karyobench.tuning.nested import check_tuning
-from karyobench.tuning.space import (TuningConfig, WidthsSpace, params_from_optuna,
+from karyobench.search_space import (TuningConfig, WidthsSpace, params_from_optuna,
                                      suggest_params)
 
 EXAMPLE = """
