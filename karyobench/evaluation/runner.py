@@ -261,8 +261,7 @@ def _previous_runs(path: Path) -> list[dict]:
 
 
 def _write_report(root: Path) -> None:
-    try:
-        from karyobench.report import write_report
-    except ImportError:
-        return
+    # imported here, not at the top: the fold workers import this module and never report
+    from karyobench.report import write_report
+
     write_report(root)
