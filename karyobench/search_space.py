@@ -37,11 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from karyobench.errors import ConfigError
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every model of the study file (here and in ``karyobench.study``): an unknown
+    key is an error, never ignored, and defaults are validated like given values."""
+
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class IntSpace(_Strict):
+class IntSpace(StrictModel):
     type: Literal["int"]
     low: int
     high: int
@@ -73,7 +76,7 @@ class IntSpace(_Strict):
         return self.high
 
 
-class FloatSpace(_Strict):
+class FloatSpace(StrictModel):
     type: Literal["float"]
     low: float
     high: float
@@ -106,7 +109,7 @@ class FloatSpace(_Strict):
         return self.high
 
 
-class CategoricalSpace(_Strict):
+class CategoricalSpace(StrictModel):
     type: Literal["categorical"]
     choices: list[Any] = Field(..., min_length=1)
 
@@ -144,7 +147,7 @@ class CategoricalSpace(_Strict):
         return max(numbers) if numbers else None
 
 
-class WidthsSpace(_Strict):
+class WidthsSpace(StrictModel):
     """A list of layer widths: depth first, then one width per layer."""
 
     type: Literal["widths"]
@@ -205,7 +208,7 @@ ParamSpace = Annotated[Union[IntSpace, FloatSpace, CategoricalSpace, WidthsSpace
                        Field(discriminator="type")]
 
 
-class TuningConfig(_Strict):
+class TuningConfig(StrictModel):
     """Nested-CV hyper-parameter search for one estimator (one Optuna study per outer fold)."""
 
     n_trials: int = Field(20, ge=1, description="finished trials per outer fold")

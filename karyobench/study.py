@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, Field, ValidationError, field_validator,
                       model_serializer, model_validator)
 
 from karyobench.data.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE
 from karyobench.errors import ConfigError
-from karyobench.search_space import TuningConfig
+from karyobench.search_space import StrictModel, TuningConfig
 
 def shuffle_seed(seed: int, repeat: int) -> int:
     """The fold shuffle of ``cv.repeats``' repeat ``repeat`` (0-based): each repeat is a
@@ -35,11 +35,7 @@ SEED_ABNORMALITIES = ["del(5)(p14)", "inv(9)(p12q13)", "del(18)(p11)", "i(18)(q1
 CLASS_PRESETS = {"normal24": NORMAL24, "all32": NORMAL24 + SEED_ABNORMALITIES}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class CanvasConfig(_Strict):
+class CanvasConfig(StrictModel):
     mode: Literal["native", "fit", "power"] = Field(
         "native", description="native: one scale for all crops (keeps relative length); "
         "fit: each crop scaled to fill the canvas; power: long side = size x "
@@ -77,14 +73,14 @@ class CanvasConfig(_Strict):
         return record
 
 
-class LockboxConfig(_Strict):
+class LockboxConfig(StrictModel):
     fraction: float = Field(..., gt=0.0, le=0.5, strict=True, description="share of the "
                             "groups set aside (stratified by label; whole groups)")
     seed: int = Field(..., strict=True, description="which groups: the same data and seed "
                       "always give the same lockbox, whatever the study's name")
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(StrictModel):
     source: Literal["folders", "manifest", "synthetic"] = Field(
         "synthetic", description="class folders, a manifest CSV, or the embedded generator")
     path: Path | None = Field(None, description="folder root or manifest CSV")
@@ -147,7 +143,7 @@ class DatasetConfig(_Strict):
 _LATER_DATASET_DEFAULTS = {"missing_groups": "error", "max_pixels": DEFAULT_MAX_PIXELS}
 
 
-class TaskConfig(_Strict):
+class TaskConfig(StrictModel):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$", description="label in tables")
     classes: list[str] | Literal["normal24", "all32", "all"] = Field(
         "normal24", description="class labels to keep (in order) or a preset")
@@ -188,7 +184,7 @@ def _label_text(value):
     return value
 
 
-class EstimatorConfig(_Strict):
+class EstimatorConfig(StrictModel):
     kind: str = Field(..., description="registry name, see `karyobench estimators`")
     name: str | None = Field(None, description="label in tables (default: kind)")
     params: dict[str, Any] = Field(default_factory=dict,
@@ -204,7 +200,7 @@ class EstimatorConfig(_Strict):
         return self.name or self.kind
 
 
-class EnsembleConfig(_Strict):
+class EnsembleConfig(StrictModel):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$",
                       description="label in tables, distinct from every estimator's")
     members: list[str] = Field(..., min_length=2, description="estimator names whose "
@@ -233,7 +229,7 @@ def _known_split(kind: str) -> str:
 SplitName = Annotated[str, AfterValidator(_known_split)]
 
 
-class CVConfig(_Strict):
+class CVConfig(StrictModel):
     split: list[SplitName] = Field(
         default_factory=lambda: ["auto"],
         description="auto: group if the dataset has groups else stratified; group: "
@@ -271,7 +267,7 @@ class CVConfig(_Strict):
         return value
 
 
-class ExternalConfig(_Strict):
+class ExternalConfig(StrictModel):
     """A further dataset every fold model is also scored on (never trained on)."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_\-]+$",
@@ -315,7 +311,7 @@ class ExternalConfig(_Strict):
         return value
 
 
-class ExecutionConfig(_Strict):
+class ExecutionConfig(StrictModel):
     backend: Literal["sequential", "loky", "dask"] = Field(
         "sequential", description="where fold jobs run: this process, local processes, a "
         "dask cluster")
@@ -323,7 +319,7 @@ class ExecutionConfig(_Strict):
     scheduler: str | None = Field(None, description="dask scheduler address tcp://host:port")
 
 
-class Study(_Strict):
+class Study(StrictModel):
     name: str = Field(..., description="results go to results/<name>/ (or --out DIR); "
                       "starts with a letter or digit, then letters, digits, _ . -")
     description: str = Field("", description="free text, shown in the report")
