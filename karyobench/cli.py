@@ -10,9 +10,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from karyobench.errors import KaryobenchError
 from karyobench.results_schema import FOLDS, LOCKBOX_DIR, OPENINGS, SEED_COLUMN
@@ -31,6 +32,21 @@ def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks"
     _DEBUG["on"] = debug
 
 
+class _RunningFolds(ProgressColumn):
+    """The folds training now and their epochs (``karyobench.progress``), read afresh at
+    every refresh of the bar: a Keras fold of several minutes shows how far it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.folder = None
+
+    def render(self, task) -> Text:
+        from karyobench import progress
+
+        lines = progress.running(self.folder)
+        return Text("running: " + "; ".join(lines) if lines else "", style="dim")
+
+
 class _FoldProgress:
     """Rich progress bar over estimator x fold jobs, with a transient status line for the
     stages before and after them (decoding images, writing the report).
@@ -42,9 +58,10 @@ class _FoldProgress:
     def __init__(self):
         self.started = False
         self.status = None
+        self.running = _RunningFolds()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            console=console, transient=False,
+                            self.running, console=console, transient=False,
                             speed_estimate_period=365 * 24 * 3600.0)
 
     def stage(self, text: str):
@@ -54,7 +71,9 @@ class _FoldProgress:
         self.status = console.status(escape(text))
         self.status.start()
 
-    def start(self, total: int, reused: int):
+    def start(self, total: int, reused: int, running: Path | None = None):
+        """``running``: the folder where running folds report their epochs."""
+        self.running.folder = running
         self._stop_status()
         self.bar.start()
         self.started = True

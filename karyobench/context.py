@@ -20,10 +20,14 @@ from pathlib import Path
 class RunContext:
     """``cache_dir``: decoded images and HOG features (None: ``KARYOBENCH_CACHE`` or
     ``~/.cache/karyobench``); ``threads``: TensorFlow threads per fold process (None:
-    ``KARYOBENCH_TF_THREADS`` or TensorFlow's default)."""
+    ``KARYOBENCH_TF_THREADS`` or TensorFlow's default); ``progress_dir``: where running
+    folds say how far they are (``<key>.progress``, read by the CLI's progress bar; None:
+    nowhere); ``progress_file``: the running fold's own file (set by the fold core)."""
 
     cache_dir: Path | None = None
     threads: int | None = None
+    progress_dir: Path | None = None
+    progress_file: Path | None = None
 
 
 _ACTIVE: ContextVar[RunContext] = ContextVar("karyobench_run_context", default=RunContext())

@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import FunctionTransformer
 
 from karyobench._tf import keras_module
+from karyobench.context import current as current_run
 from karyobench.compat.scikeras import SklearnKerasClassifier, fit_callbacks, fit_seed
 from karyobench.compat.sklearn import Interval, StrOptions, validate_params
 from karyobench.errors import ParameterError
@@ -443,6 +444,9 @@ class ImageKerasClassifier(SklearnKerasClassifier):
                 "class_weight, callbacks)")
         keras = keras_module()
         callbacks = fit_callbacks(self)
+        report = current_run().progress_file
+        if report is not None:  # the command's progress bar shows this fold's epochs
+            callbacks.append(_epoch_progress(keras, report, initial_epoch + epochs))
         seed = fit_seed(self)
         validation = None
         if self.early_stopping:
@@ -542,3 +546,15 @@ def _is_metric_name(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _epoch_progress(keras, path, epochs: int):
+    """A Keras callback that records each finished epoch in the fold's progress file
+    (``karyobench.progress``); it reads nothing of the model, so training is unchanged."""
+    from karyobench import progress
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            progress.epoch_done(path, epoch + 1, epochs)
+
+    return EpochProgress()

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from scipy.special import expit, softmax
 
+from karyobench import progress
 from karyobench._tf import numerics_flags
+from karyobench.context import current, using
 from karyobench.estimators import build
 from karyobench.estimators.registry import numerics_version, uses_tensorflow
 from karyobench.evaluation.metrics import fold_metrics
@@ -107,8 +110,20 @@ def fit_and_score(job: FoldJob, params: dict, images: np.ndarray,
         raise AssertionError(f"fold {job.fold} of '{job.task}': train and test share images")
     estimator = build(job.kind, params, random_state=job.seed,
                       where=f"estimator '{job.estimator}'")
+    context = current()
+    report = (Path(context.progress_dir) / f"{job.key}{progress.SUFFIX}"
+              if context.progress_dir else None)
+    if report:
+        seed = f" (training seed {job.train_seed})" if job.train_seed else ""
+        progress.started(report, f"{job.task} · {job.estimator} · {job.split} fold "
+                                 f"{job.fold}{seed}")
     start = time.perf_counter()
-    estimator.fit(images[job.train], labels[job.train])
+    try:
+        with using(replace(context, progress_file=report)):
+            estimator.fit(images[job.train], labels[job.train])
+    finally:
+        if report:
+            progress.finished(report)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     y_pred = np.asarray(estimator.predict(images[job.test])).astype(str)

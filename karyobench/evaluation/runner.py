@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from karyobench import progress as fold_progress
 from karyobench import tasks as task_selection
 from karyobench.context import RunContext, call_in, using
 from karyobench.errors import ConfigError
@@ -102,9 +103,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
     backend_name = backend or study.execution.backend
     n_workers = workers or study.execution.workers
     # feature caches (HOG) and fold processes follow the run's cache and thread budget
-    context = RunContext(cache_dir=Path(cache_dir).resolve() if cache_dir else None,
-                         threads=threads_per_worker(backend_name, n_workers))
     store = ResultsStore(out_dir)
+    context = RunContext(cache_dir=Path(cache_dir).resolve() if cache_dir else None,
+                         threads=threads_per_worker(backend_name, n_workers),
+                         progress_dir=store.jobs_dir.resolve())
     check_estimators(study)
     _check_out_dir(study, Path(out_dir))
     with using(context), store.lock():
@@ -147,8 +149,9 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
                      dataset.images_for(job.canvas), labels_by_task[job.task],
                      tuple(external_inputs.get(job.key, ()))))
                  for job in pending]
+        fold_progress.clear(store.jobs_dir)  # files of an interrupted run's folds
         if progress:
-            progress.start(len(unique), n_reused)
+            progress.start(len(unique), n_reused, running=store.jobs_dir)
         for result in execute(calls, workers=n_workers,
                               scheduler=scheduler or study.execution.scheduler):
             store.save(result, dataset.paths, groups, labels_by_task[result.job.task])

@@ -154,7 +154,7 @@ class TuneSearch(NestedSearch):
 class _FoldLog:
     """``tune``'s progress: one line per finished fold (the run loop's progress hooks)."""
 
-    def start(self, total: int, reused: int) -> None:
+    def start(self, total: int, reused: int, running=None) -> None:
         pass
 
     def advance(self, result) -> None:
