@@ -41,7 +41,8 @@ class FoldJob:
     data_fingerprint: str = ""
     # Set by a tuner (karyobench.tuning) on the jobs it fits: its settings as a plain
     # dict, the groups of the training rows and its storage URL; None = plain fit. Opaque
-    # here: they only enter the key (as they always have, so tuned keys stay valid).
+    # here: the settings and groups enter the key; the storage URL does not (where the
+    # search is recorded is not what it computes, and a moved checkout keeps its keys).
     tuning: dict | None = None
     train_groups: np.ndarray | None = field(default=None, repr=False)
     storage: str | None = None
@@ -61,7 +62,7 @@ class FoldJob:
         if numerics_version(self.kind):  # 0: keys of folds made before versions existed
             spec["numerics_version"] = numerics_version(self.kind)
         if self.tuning is not None:  # untuned keys stay as they were
-            spec.update(tuning=self.tuning, storage=self.storage)
+            spec["tuning"] = self.tuning
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
         digest.update(np.asarray(self.train, dtype=np.int64).tobytes())
         digest.update(np.asarray(self.test, dtype=np.int64).tobytes())
