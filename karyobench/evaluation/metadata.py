@@ -19,20 +19,24 @@ from karyobench.results_schema import CONFIG, PROTOCOL, SKIPPED, TASKS
 
 
 def write_metadata(store, study, dataset, protocols, task_info, group_column,
-                    external_sets=None) -> bool:
+                   external_sets=None, lockbox_rows=None) -> bool:
     """Write config, protocol and task files; True if the protocol or tasks changed.
 
     The report reads them (a declared ``primary``, ensemble notes), so a change there
-    must rebuild it even when no fold was retrained.
+    must rebuild it even when no fold was retrained. ``n_images``/``n_groups`` count what
+    the CV used: the rows of a lockbox (``lockbox_rows``) are counted apart.
     """
+    locked = np.asarray(lockbox_rows if lockbox_rows is not None else [], dtype=np.int64)
+    used = np.setdiff1d(np.arange(len(dataset)), locked)
+    groups = dataset.groups[group_column] if group_column else None
     config = study.portable_dump(base=store.root)
     atomic_write_text(store.root / CONFIG, yaml.safe_dump(config, sort_keys=False))
     protocol = {
         "study": study.name, "seed": study.seed, "n_folds": study.cv.folds,
         "n_repeats": study.cv.repeats, "splits": list(protocols),
         "descriptions": protocols, "group_column": group_column,
-        "n_images": int(len(dataset)),
-        "n_groups": int(len(np.unique(dataset.groups[group_column]))) if group_column else None,
+        "n_images": int(len(used)),
+        "n_groups": int(len(np.unique(groups[used]))) if group_column else None,
         "dataset": dataset.description,
         "dataset_root": dataset_root(dataset.paths, store.root),
         "config_digest": study.digest(),
@@ -47,6 +51,8 @@ def write_metadata(store, study, dataset, protocols, task_info, group_column,
     if study.dataset.lockbox is not None:
         protocol["lockbox"] = {
             **study.dataset.lockbox.model_dump(),
+            "n_images": int(len(locked)),
+            "n_groups": int(len(np.unique(groups[locked]))) if group_column else None,
             "rule": "whole groups set aside before any study, never trained or scored on "
                     "by run or tune; opened by `karyobench lockbox` (lockbox/openings.json)"}
     if external_sets:

@@ -182,7 +182,7 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         # config, protocol and tasks only now, with the folds they describe: an interrupted
         # run leaves the folder describing the results it holds
         metadata_changed = write_metadata(store, study, dataset, protocols, task_info,
-                                          group_column, external_sets)
+                                          group_column, external_sets, locked)
         tables_changed = previous is None or not previous.drop(columns=list(TIMINGS)).equals(
             folds.drop(columns=list(TIMINGS)))
         environment_extra = tuner.finish(store.root, jobs) if tuner is not None else {}

@@ -107,6 +107,10 @@ class Results:
         kinds = [split] if split else self.splits
         runner_descriptions = pr.get("descriptions") or {}
         images = f"{pr.get('n_images', '?')} images, {pr.get('n_groups') or 'no'} groups"
+        box = pr.get("lockbox") or {}
+        if box.get("n_images"):
+            held = f", {box['n_groups']} groups" if box.get("n_groups") else ""
+            images += f" (a lockbox of {box['n_images']} images{held} set aside)"
         if all(k in runner_descriptions for k in kinds):  # the runner's own full sentence
             return "; ".join(runner_descriptions[k] for k in kinds) + f"; {images}"
         described = "; ".join(f"{k}: {SPLIT_DESCRIPTIONS.get(k, k)}" for k in kinds)

@@ -159,3 +159,19 @@ def test_a_lockbox_is_not_scored_as_another_studys_external_set(tmp_path):
     assert len(scored) == 10 - len(locked) and not scored & locked
     protocol = json.loads((out / "protocol.json").read_text())
     assert protocol["external"]["owners_data"]["n_lockbox_left_out"] > 0
+
+
+def test_the_protocol_counts_what_the_cv_used_and_the_lockbox_apart(tmp_path):
+    study = parse_study(_raw("counted"))
+    out = tmp_path / "out"
+    run_study(study, out, cache_dir=tmp_path / "c", lockbox_registry=tmp_path / "box")
+    dataset, locked = _locked_groups(study, tmp_path / "c")
+    rows = np.isin(dataset.groups["patient_id"], list(locked))
+    protocol = json.loads((out / "protocol.json").read_text())
+    assert protocol["n_images"] == len(dataset) - rows.sum()
+    assert protocol["n_groups"] == 10 - len(locked)
+    assert protocol["lockbox"]["n_images"] == rows.sum()
+    assert protocol["lockbox"]["n_groups"] == len(locked)
+    summary = (out / "summary.md").read_text()
+    assert (f"{len(dataset) - rows.sum()} images, {10 - len(locked)} groups (a lockbox of "
+            f"{rows.sum()} images, {len(locked)} groups set aside)") in summary
