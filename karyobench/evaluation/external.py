@@ -31,6 +31,7 @@ from karyobench.results_schema import (EXTERNAL_FOLDS, EXTERNAL_PREDICTIONS, PRE
                                        probability_columns)
 
 PREDICTIONS_FILE = EXTERNAL_PREDICTIONS
+EXTERNAL_DECIMALS = 3
 FOLDS_FILE = EXTERNAL_FOLDS
 
 
@@ -205,8 +206,12 @@ def assemble(root: Path, jobs_dir: Path, jobs, fingerprints: dict[str, dict[str,
                   and c not in PREDICTION]
     lead = ident_cols + list(PREDICTION)
     predictions = predictions[lead + [c for c in predictions if c not in lead]]
+    # Every fold model scores the whole external set (folds x splits x seeds times its
+    # rows), so its committed probabilities keep 3 decimals, not the 6 of the study's own
+    # predictions: enough for calibration plots and thresholds, and the file stays a few
+    # MB. Fold metrics (external_folds) are computed before rounding.
     rounded = [c for c in predictions if c.startswith(PROBABILITY_PREFIX)]
-    predictions[rounded] = predictions[rounded].round(6).astype("float32")
+    predictions[rounded] = predictions[rounded].round(EXTERNAL_DECIMALS).astype("float32")
     write_parquet(root / FOLDS_FILE, folds)
     write_parquet(root / PREDICTIONS_FILE, predictions)
     return folds
