@@ -12,8 +12,10 @@ on another machine) is skipped, never an error.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from karyobench.atomic import write_text
+from karyobench.errors import KaryobenchError
 
 SUFFIX = ".progress"
 
@@ -65,10 +67,7 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(path: Path, record: dict) -> None:
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        partial.write_text(json.dumps(record))
-        os.replace(partial, path)
-    except OSError:
-        finished(partial)
+        write_text(path, json.dumps(record))
+    except KaryobenchError:  # progress is best-effort, never a fold's failure
+        pass
