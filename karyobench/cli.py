@@ -106,7 +106,9 @@ def run(
     study: Path = typer.Argument(..., help="study YAML file"),
     out: Optional[Path] = typer.Option(None, "--out", help="results folder "
                                        "(default: results/<study name>)"),
-    backend: Optional[str] = typer.Option(None, help="sequential | loky | dask"),
+    backend: Optional[str] = typer.Option(None, help="auto | sequential | loky | dask "
+                                          "(default: the study's execution, else auto: "
+                                          "every core)"),
     workers: Optional[int] = typer.Option(None, help="parallel fold jobs"),
     scheduler: Optional[str] = typer.Option(None, help="dask scheduler tcp://host:port"),
     cache_dir: Optional[Path] = typer.Option(None, help="decoded-image cache "
@@ -135,8 +137,9 @@ def run(
     from karyobench.study import load_study
 
     config = load_study(study)
-    if backend is not None and backend not in ("sequential", "loky", "dask"):
-        raise KaryobenchError(f"--backend '{backend}' is unknown; use sequential, loky or dask.")
+    if backend is not None and backend not in ("auto", "sequential", "loky", "dask"):
+        raise KaryobenchError(f"--backend '{backend}' is unknown; use auto, sequential, loky "
+                              "or dask.")
     out_dir = out or Path("results") / config.name
     tuner = None
     if any(e.tuning for e in config.estimators):  # nested CV, searched in this run

@@ -312,10 +312,12 @@ class ExternalConfig(StrictModel):
 
 
 class ExecutionConfig(StrictModel):
-    backend: Literal["sequential", "loky", "dask"] = Field(
-        "sequential", description="where fold jobs run: this process, local processes, a "
-        "dask cluster")
-    workers: int = Field(1, ge=1, description="parallel fold jobs (loky, dask)")
+    backend: Literal["auto", "sequential", "loky", "dask"] = Field(
+        "auto", description="where fold jobs run: auto (every core: parallel local "
+        "processes, workers x TensorFlow threads <= cores), this process, local processes, "
+        "a dask cluster")
+    workers: int | None = Field(None, ge=1, description="parallel fold jobs (loky: default "
+                                "one per core; dask: default 1)")
     scheduler: str | None = Field(None, description="dask scheduler address tcp://host:port")
 
 

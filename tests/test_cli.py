@@ -732,7 +732,7 @@ def test_bad_backend_option(tmp_path):
     study = write_yaml(tmp_path / "s.yaml", folders_study(tmp_path,
                                                           image_folders(tmp_path / "imgs")))
     line = error_line(run_cli("run", study, "--backend", "threads", "--out", tmp_path / "o"))
-    assert "--backend 'threads' is unknown; use sequential, loky or dask" in line
+    assert "--backend 'threads' is unknown; use auto, sequential, loky or dask" in line
 
 
 def test_missing_group_ids_as_own_groups_never_pool(tmp_path):

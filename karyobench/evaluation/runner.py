@@ -11,6 +11,7 @@ changed study never mixes its results with stale ones.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -27,7 +28,7 @@ from karyobench import tasks as task_selection
 from karyobench.context import RunContext, call_in, using
 from karyobench.errors import ConfigError
 from karyobench.evaluation import external, lockbox
-from karyobench.evaluation.backends import BACKENDS, threads_per_worker
+from karyobench.evaluation import backends
 from karyobench.evaluation.ensembles import combine, plan_ensembles
 from karyobench.evaluation.environment import describe_environment, portable_record
 from karyobench.evaluation.fold import FoldJob, FoldResult, run_fold
@@ -100,12 +101,10 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
     if any(e.tuning for e in study.estimators) and tuner is None:
         raise ConfigError(f"study '{study.name}' has estimators with a 'tuning' block; "
                           "pass a tuner (karyobench.tuning.tuner.NestedSearch) to run it.")
-    backend_name = backend or study.execution.backend
-    n_workers = workers or study.execution.workers
     # feature caches (HOG) and fold processes follow the run's cache and thread budget
+    # (the threads once the execution is known, below)
     store = ResultsStore(out_dir)
     context = RunContext(cache_dir=Path(cache_dir).resolve() if cache_dir else None,
-                         threads=threads_per_worker(backend_name, n_workers),
                          progress_dir=store.jobs_dir.resolve())
     check_estimators(study)
     _check_out_dir(study, Path(out_dir))
@@ -141,7 +140,11 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         n_reused = len(unique) - len(pending)
         labels_by_task = {t.name: task_selection.relabel(t, dataset.labels)
                           for t in study.tasks}
-        execute = BACKENDS[backend_name]
+        execution = backends.resolve(
+            backend or study.execution.backend, workers or study.execution.workers,
+            len(pending), source="command line" if backend or workers else "study file")
+        context = dataclasses.replace(context, threads=execution.threads)
+        execute = backends.BACKENDS[execution.backend]
         if tuner is not None:
             tuner.before_fits(pending, dataset.images_for, labels_by_task, Path(out_dir))
         calls = [functools.partial(call_in, context, functools.partial(
@@ -152,7 +155,7 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         fold_progress.clear(store.jobs_dir)  # files of an interrupted run's folds
         if progress:
             progress.start(len(unique), n_reused, running=store.jobs_dir)
-        for result in execute(calls, workers=n_workers,
+        for result in execute(calls, workers=execution.workers,
                               scheduler=scheduler or study.execution.scheduler):
             store.save(result, dataset.paths, groups, labels_by_task[result.job.task])
             for item in external_inputs.get(result.job.key, ()):
@@ -189,8 +192,8 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
         wall = time.perf_counter() - started
         environment = describe_environment()
         environment.update(wall_seconds=round(wall, 2), folds_reused=n_reused,
-                           folds_computed=len(pending), backend=backend_name,
-                           folds_restored=restored)
+                           folds_computed=len(pending), folds_restored=restored,
+                           **execution.describe())
         environment.update(environment_extra)
         environment["previous_runs"] = _previous_runs(store.root / ENVIRONMENT)
         atomic_write_text(store.root / ENVIRONMENT, json.dumps(environment, indent=1))

@@ -100,3 +100,34 @@ def test_loky_recycling_a_grown_worker_is_silent_and_loses_nothing():
     assert indices + "]" == str(list(range(6)))
     assert int(n_pids) > 2  # workers really were recycled
     assert "worker stopped" not in done.stderr
+
+
+def test_a_study_without_execution_uses_every_core(study, sequential_run, tmp_path):
+    """No ``execution`` key: the run picks the execution itself (loky over the cores when
+    the machine has several), records the choice and gives the sequential results."""
+    import json
+    import os
+
+    assert "execution" not in study.model_fields_set
+    summary = run_study(study, tmp_path / "out", cache_dir=tmp_path / "cache")
+    _assert_same((summary, pd.read_parquet(tmp_path / "out" / "predictions.parquet")),
+                 sequential_run)
+    environment = json.loads((tmp_path / "out" / "environment.json").read_text())
+    assert environment["execution_source"] == "default: every core"
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        assert environment["backend"] == "loky" and environment["workers"] > 1
+        assert environment["workers"] * environment["tf_threads_per_worker"] <= cores
+    else:
+        assert environment["backend"] == "sequential"
+
+
+def test_an_explicit_backend_wins_over_the_default(study, tmp_path):
+    import json
+
+    explicit = study.model_copy(update={"execution": type(study.execution)(
+        backend="sequential")})
+    run_study(explicit, tmp_path / "out", cache_dir=tmp_path / "cache")
+    environment = json.loads((tmp_path / "out" / "environment.json").read_text())
+    assert (environment["backend"], environment["execution_source"]) == (
+        "sequential", "study file")
