@@ -60,6 +60,7 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
     locked = lockbox.study_lockbox(study, dataset, group_column)
     lockbox.guard(study, dataset, group_column, registry, locked)
     groups = dataset.groups.get(group_column) if group_column else None
+    revision = describe_environment().get("git_revision")  # the code that trains, not later
     frames, entries = [], []
     for task in study.tasks:
         rows, _ = task_selection.select(task, dataset.labels)
@@ -107,7 +108,6 @@ def open_lockbox(study, out_dir: Path, *, registry: Path | None = lockbox.DEFAUL
                         "fit_seconds": round(fit_seconds, 1)})
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet(folder / LOCKBOX_PREDICTIONS, pd.concat(frames, ignore_index=True))
-    revision = describe_environment().get("git_revision")
     return lockbox.record_opening(folder, {
         "model": study.primary, "git_revision": revision,
         "tasks": {entry.pop("task"): entry for entry in entries}})
