@@ -92,7 +92,7 @@ class DCNNClassifier(ImageKerasClassifier):
             x = layers.Conv2D(int(filters), self.kernel_size, padding=self.padding,
                               activation=None if self.batch_norm else "relu")(x)
             if self.batch_norm:
-                x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+                x = layers.Activation("relu")(self._batch_norm(keras, momentum=0.9)(x))
             x = layers.MaxPooling2D(2, padding=self.padding)(x)
         x = layers.Flatten()(x) if self.head == "flatten" else layers.GlobalAveragePooling2D()(x)
         for units in self.dense_units:

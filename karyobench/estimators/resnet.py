@@ -45,7 +45,7 @@ class ResNetClassifier(ImageKerasClassifier):
         def conv_bn(x, filters, stride=1, relu=True):
             x = layers.Conv2D(int(filters), 3, strides=stride, padding="same",
                               use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = self._batch_norm(keras, momentum=0.9)(x)
             return layers.Activation("relu")(x) if relu else x
 
         x = conv_bn(x, self.widths[0])
@@ -58,7 +58,7 @@ class ResNetClassifier(ImageKerasClassifier):
                 y = conv_bn(y, width, relu=False)
                 if stride != 1 or shortcut.shape[-1] != width:
                     shortcut = layers.Conv2D(int(width), 1, strides=stride, use_bias=False)(x)
-                    shortcut = layers.BatchNormalization(momentum=0.9)(shortcut)
+                    shortcut = self._batch_norm(keras, momentum=0.9)(shortcut)
                 x = layers.Activation("relu")(layers.Add()([y, shortcut]))
         x = layers.GlobalAveragePooling2D()(x)
         if self.dropout:

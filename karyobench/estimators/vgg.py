@@ -46,7 +46,7 @@ class VGGClassifier(ImageKerasClassifier):
         for width in self.widths:
             for _ in range(int(self.convs_per_stage)):
                 x = layers.Conv2D(int(width), 3, padding="same", use_bias=False)(x)
-                x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+                x = layers.Activation("relu")(self._batch_norm(keras, momentum=0.9)(x))
             x = layers.MaxPooling2D(2, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
         if self.dropout:
