@@ -352,3 +352,48 @@ def test_dcnn_step_cost_decomposition(benchmark, peak_flops):
          fraction_of_peak_batch64=64 * flops / per_step[64] / best_peak_flops(),
          ceiling_fraction_of_peak=flops / per_image / best_peak_flops())
     assert per_step[256] > per_step[32], "a larger batch cannot take less time per step"
+
+
+#: the recommended ResNet of bioimlab_noise / gband_normal24 (fit canvas 64 px, label
+#: smoothing, augmentation, shape input, bf16 compute), as one fold trains it
+RECOMMENDED_RESNET = {"widths": [24, 48, 96], "rotation": 0.03, "flip": "horizontal",
+                      "zoom": 0.1, "shift": 0.05, "contrast": 0.2, "lr_schedule": "cosine",
+                      "shape_input": True, "tta": True, "label_smoothing": 0.1}
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "float32"])
+def test_resnet_fused_batch_norm(benchmark, peak_flops, precision):
+    """The recommended ResNet with Keras' batch norm against ``fused_batch_norm``: three
+    alternating pairs in the benchmark process (its TensorFlow threads: every core), the
+    median images/s of the steady epochs and the fraction of the same run's fp32 and bf16
+    matmul peaks. The ratio fused / Keras is the figure."""
+    from _dcnn_probe import epoch_timer
+
+    from karyobench.estimators import build
+
+    n, epochs = 1024, 3
+    X, y = seed_data(64, n)
+    rates = {False: [], True: []}
+    flops = {}
+
+    def fit_pairs():
+        for _ in range(3):
+            for fused in (False, True):
+                timer = epoch_timer()
+                clf = build("resnet", {**RECOMMENDED_RESNET, "epochs": epochs,
+                                       "precision": precision, "fused_batch_norm": fused},
+                            random_state=0)
+                clf.set_params(callbacks=[timer])
+                clf.fit(X, y)
+                rates[fused].append(n * (epochs - 1) / timer.steady_seconds())
+                flops[fused] = training_flops_per_image(clf.model_)
+
+    benchmark.pedantic(fit_pairs, rounds=1, iterations=1)
+    keras_rate, fused_rate = (float(np.median(rates[k])) for k in (False, True))
+    bf16_peak = FIGURES.get("peak_bf16_flops")
+    note(benchmark, precision=precision, keras_images_per_second=keras_rate,
+         fused_images_per_second=fused_rate, fused_over_keras=fused_rate / keras_rate,
+         pairs=[(round(a, 1), round(b, 1)) for a, b in zip(rates[False], rates[True])],
+         fused_fraction_of_fp32_peak=fused_rate * flops[True] / best_peak_flops(),
+         fused_fraction_of_bf16_peak=(fused_rate * flops[True] / bf16_peak
+                                      if bf16_peak else "not measured"))
