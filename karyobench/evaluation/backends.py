@@ -47,10 +47,15 @@ def resolve(backend: str | None, workers: int | None, n_jobs: int, *,
     loky workers as there are cores, folds to train and memory for
     :data:`WORKER_MEMORY_BYTES` each, and ``cores // workers`` TensorFlow threads in each,
     so workers x threads never exceeds the cores; one worker means this process with every
-    core. An explicit backend is kept as given (loky without ``workers``: one per core).
+    core. ``workers`` alone (no backend) means that many loky workers. An explicit backend
+    is kept as given (loky without ``workers``: one per core).
     ``cores`` and ``available_memory`` default to this machine's.
     """
     cores = cores or os.cpu_count() or 1
+    if backend == "auto" and workers:  # a worker count alone: that many local processes
+        if workers == 1:
+            return Execution("sequential", 1, None, source)
+        return Execution("loky", workers, max(1, cores // workers), source)
     if backend == "auto":
         memory = _available_memory() if available_memory is None else available_memory
         fits = max(1, memory // WORKER_MEMORY_BYTES) if memory else cores

@@ -40,3 +40,10 @@ def test_an_explicit_execution_is_kept():
     assert (loky.workers, loky.threads, loky.source) == (3, 2, "command line")
     assert resolve("loky", None, 50, cores=4).workers == 4
     assert resolve("dask", None, 50, cores=4).workers == 1
+
+
+def test_a_worker_count_without_a_backend_is_honoured():
+    three = resolve("auto", 3, 50, cores=8, source="study file")
+    assert (three.backend, three.workers, three.threads, three.source) == (
+        "loky", 3, 2, "study file")
+    assert resolve("auto", 1, 50, cores=8).backend == "sequential"
