@@ -53,16 +53,14 @@ def resolve(backend: str | None, workers: int | None, n_jobs: int, *,
     """
     cores = cores or os.cpu_count() or 1
     if backend == "auto" and workers:  # a worker count alone: that many local processes
-        if workers == 1:
-            return Execution("sequential", 1, None, source)
-        return Execution("loky", workers, max(1, cores // workers), source)
+        backend = "loky" if workers > 1 else "sequential"
     if backend == "auto":
         memory = _available_memory() if available_memory is None else available_memory
         fits = max(1, memory // WORKER_MEMORY_BYTES) if memory else cores
-        n = max(1, min(cores, n_jobs, fits))
-        if n == 1:
-            return Execution("sequential", 1, None, "default: every core")
-        return Execution("loky", n, max(1, cores // n), "default: every core")
+        backend, workers = "loky", max(1, min(cores, n_jobs, fits))
+        source = "default: every core"
+        if workers == 1:
+            backend = "sequential"
     if backend == "loky":
         n = workers or cores
         return Execution("loky", n, max(1, cores // n), source)

@@ -233,7 +233,9 @@ def worker_args(study: Path, storage: str, n_trials: int | None, timeout: float 
 
 def _run_workers(study, url, n_trials, timeout, out_dir, workers: int,
                  lockboxes: Path | None = None, cache_dir: Path | None = None) -> None:
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    from karyobench.evaluation.backends import resolve
+
+    threads = resolve("loky", workers, workers).threads  # workers x threads <= cores
     env = dict(os.environ, KARYOBENCH_TF_THREADS=str(threads),
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(threads)))
     args = worker_args(study, url, n_trials, timeout, out_dir)
