@@ -21,7 +21,8 @@ scored on the test fold keeps the estimator's own parameters.
 ``default_trial`` (on by default with TPE) makes the estimator's own values of the
 searched parameters the first trial of every search, so the winner's inner score is never
 below the default's; ``inner_holdout: 0.2`` replaces the k inner folds by one grouped,
-stratified hold-out (one inner fit per trial on ~80 % of the outer training set);
+stratified hold-out (one inner fit per trial on ~80 % of the outer training set), and
+``inner_repeats: 2`` averages two disjoint such hold-outs (two fits, half the variance);
 ``pruner: hyperband`` spends epochs as Hyperband's budget.
 """
 
@@ -220,6 +221,10 @@ class TuningConfig(StrictModel):
         None, gt=0, le=0.5, description="instead of inner_folds: one hold-out of about this "
         "fraction of the outer training set (whole groups, stratified: the first fold of "
         "round(1/fraction) StratifiedGroupKFold folds); one inner fit per trial")
+    inner_repeats: int = Field(
+        1, ge=1, le=10, description="with inner_holdout: this many disjoint hold-outs (the "
+        "first N of those folds), the trial's score their mean; each adds one inner fit "
+        "per trial and divides the hold-out's sampling variance")
     metric: Literal["accuracy", "balanced_accuracy", "macro_f1", "roc_auc"] = "accuracy"
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
     startup_trials: int = Field(10, ge=0, description="TPE's random start-up trials")
@@ -260,6 +265,15 @@ class TuningConfig(StrictModel):
         if self.inner_holdout is not None and "inner_folds" in self.model_fields_set:
             raise ValueError("inner_folds and inner_holdout are alternative inner protocols;"
                              " set only one of them")
+        if self.inner_repeats > 1:
+            if self.inner_holdout is None:
+                raise ValueError("inner_repeats repeats an inner_holdout; set inner_holdout "
+                                 "(or use inner_folds for k-fold inner CV)")
+            available = max(2, round(1 / self.inner_holdout))
+            if self.inner_repeats > available:
+                raise ValueError(f"inner_repeats ({self.inner_repeats}) exceeds the "
+                                 f"{available} disjoint hold-outs of inner_holdout "
+                                 f"{self.inner_holdout:g}; lower one of them")
         return self
 
     @model_validator(mode="after")
@@ -285,6 +299,8 @@ class TuningConfig(StrictModel):
     @property
     def inner_protocol(self) -> str:
         """How the inner score is measured, in words (for reports)."""
+        if self.inner_holdout is not None and self.inner_repeats > 1:
+            return f"{self.inner_repeats} hold-outs of {self.inner_holdout:g}"
         if self.inner_holdout is not None:
             return f"hold-out {self.inner_holdout:g}"
         return f"{self.inner_folds}-fold"
@@ -302,6 +318,8 @@ class TuningConfig(StrictModel):
             del spec["inner_folds"]
         if spec["max_resource"] is None:
             del spec["max_resource"]
+        if spec["inner_repeats"] == 1:
+            del spec["inner_repeats"]
         return spec
 
     @classmethod

@@ -133,7 +133,7 @@ def make_context(job: FoldJob, images: np.ndarray, labels: np.ndarray) -> Search
     base_seed = config.seed if config.seed is not None else job.seed
     splits = inner_splits(y, job.train_groups, config.inner_folds,
                           seed=base_seed + 1000 * job.repeat + job.fold, task=job.task,
-                          holdout=config.inner_holdout)
+                          holdout=config.inner_holdout, repeats=config.inner_repeats)
     digest = search_digest(job, config)
     name = f"{study_label}.{job.task}.{job.estimator}.{job.split}.r{job.repeat}f{job.fold}." \
            f"{digest}"
@@ -168,13 +168,14 @@ def search_digest(job: FoldJob, config: TuningConfig) -> str:
 
 
 def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int,
-                 task: str = "", holdout: float | None = None
+                 task: str = "", holdout: float | None = None, repeats: int = 1
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Inner folds of an outer training set, grouped when groups are given.
 
-    With ``holdout`` (a fraction): only the first of ``round(1 / holdout)`` such folds, a
-    stratified hold-out of whole groups of about that fraction, so every inner fit trains
-    on most of the outer training set instead of (k-1)/k of it k times.
+    With ``holdout`` (a fraction): only the first ``repeats`` (default one) of
+    ``round(1 / holdout)`` such folds, stratified hold-outs of whole groups of about that
+    fraction, so every inner fit trains on most of the outer training set instead of
+    (k-1)/k of it k times; several disjoint hold-outs average away the luck of one.
     """
     setting, fix = "tuning.inner_folds", "lower inner_folds"
     if holdout is not None:
@@ -202,7 +203,7 @@ def inner_splits(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: i
             splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed % 2**31)
             parts = list(splitter.split(zeros, y))
     if holdout is not None:
-        parts = parts[:1]
+        parts = parts[:repeats]
     return [(np.sort(a), np.sort(b)) for a, b in parts]
 
 
@@ -497,6 +498,7 @@ def summarize(study: optuna.Study, ctx: SearchContext) -> dict:
         "study_name": ctx.study_name, "metric": ctx.config.metric,
         "inner_folds": None if ctx.config.inner_holdout else ctx.config.inner_folds,
         "inner_holdout": ctx.config.inner_holdout,
+        "inner_repeats": ctx.config.inner_repeats if ctx.config.inner_holdout else None,
         "inner_protocol": ctx.config.inner_protocol, "inner_fits_per_trial": fits,
         # what each inner fit sees, measured on this outer training set's splits
         "inner_train_fraction": round(float(np.mean([len(a) for a, _ in ctx.splits]))

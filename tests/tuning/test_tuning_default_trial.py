@@ -171,6 +171,50 @@ def test_holdout_search_fits_once_per_trial_and_the_report_states_the_cost(tmp_p
             f"per trial, each on {seen} of the outer training set.") in text
 
 
+def test_repeated_holdouts_are_disjoint_grouped_and_validated():
+    _, y, groups = toy_data(n_groups=20, per=2)
+    (first,) = inner_splits(y, groups, 3, seed=1, holdout=0.25)
+    splits = inner_splits(y, groups, 3, seed=1, holdout=0.25, repeats=3)
+    assert len(splits) == 3
+    assert np.array_equal(splits[0][1], first[1])  # repeats extend the single hold-out
+    valids = [set(valid) for _, valid in splits]
+    assert not (valids[0] & valids[1]) and not (valids[1] & valids[2])
+    for train, valid in splits:
+        assert not set(groups[train]) & set(groups[valid])
+        assert len(train) + len(valid) == len(y)
+    base = {k: v for k, v in SVM_TUNING.items() if k != "inner_folds"}
+    with pytest.raises(ValidationError, match="inner_repeats repeats an inner_holdout"):
+        TuningConfig.model_validate({**SVM_TUNING, "inner_repeats": 2})
+    with pytest.raises(ValidationError, match=r"inner_repeats \(5\) exceeds the 4 "
+                                              r"disjoint hold-outs of inner_holdout 0.25"):
+        TuningConfig.model_validate({**base, "inner_holdout": 0.25, "inner_repeats": 5})
+    single = TuningConfig.model_validate({**base, "inner_holdout": 0.25})
+    assert "inner_repeats" not in tuning_payload(single, "s")  # earlier job keys kept
+    double = TuningConfig.model_validate({**base, "inner_holdout": 0.25, "inner_repeats": 2})
+    payload = tuning_payload(double, "s")
+    assert payload["inner_repeats"] == 2
+    assert _config_of(payload).inner_protocol == "2 hold-outs of 0.25"
+
+
+def test_repeated_holdout_search_scores_the_mean_of_its_fits(tmp_path):
+    tuning = {k: v for k, v in SVM_TUNING.items() if k != "inner_folds"}
+    tuning.update(inner_holdout=0.25, inner_repeats=2, pruner="none", n_trials=2)
+    job, images, labels = _svm_job(tmp_path, tuning, name="r")
+    result = tune_fold(job, images, labels)
+    summary = result.extra["tuning"]
+    assert summary["inner_fits_per_trial"] == 2 and summary["inner_repeats"] == 2
+    study = optuna.load_study(study_name=summary["study_name"], storage=job.storage)
+    for trial in study.get_trials():
+        scores = trial.user_attrs["fold_scores"]
+        assert len(scores) == 2 and trial.value == pytest.approx(np.mean(scores))
+    out = tmp_path / "out"
+    save_fold_record(out, job, result)
+    write_tuning_outputs(out)
+    text = (out / "tuning" / "best_params.md").read_text()
+    assert ("- est: 2 disjoint grouped stratified hold-outs of about 25% each (score: their "
+            "mean), pruner none: 2 inner fits per trial") in text
+
+
 # ------------------------------------------------------------------ hyperband ---------
 
 def test_hyperband_needs_its_own_settings():
