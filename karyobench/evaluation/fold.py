@@ -127,11 +127,31 @@ def fit_and_score(job: FoldJob, params: dict, images: np.ndarray,
             progress.finished(report)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    y_pred = np.asarray(estimator.predict(images[job.test])).astype(str)
-    proba = class_scores(estimator, images[job.test], list(job.classes))
+    y_pred, proba = predictions(estimator, images[job.test], list(job.classes))
     predict_seconds = time.perf_counter() - start
     metrics = fold_metrics(labels[job.test], y_pred, proba, list(job.classes))
     return FoldResult(job, metrics, y_pred, proba, fit_seconds, predict_seconds), estimator
+
+
+def is_keras(estimator) -> bool:
+    """A scikeras wrapper (checked by module name: no TensorFlow import for baselines)."""
+    return any(cls.__module__.startswith("scikeras.") for cls in type(estimator).__mro__)
+
+
+def predictions(estimator, X, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted labels and per-class scores (task order) of a fitted estimator.
+
+    A Keras classifier's ``predict`` is the argmax of its ``predict_proba`` (scikeras'
+    label decoding), so both come from one inference pass (with ``tta``, two forward
+    passes instead of four). Other estimators keep their own ``predict``: an SVC's labels
+    come from its votes, not from the scores below.
+    """
+    if is_keras(estimator):
+        raw = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        y_pred = np.asarray(estimator.classes_)[raw.argmax(axis=1)].astype(str)
+        return y_pred, _task_order(raw, estimator, classes)
+    y_pred = np.asarray(estimator.predict(X)).astype(str)
+    return y_pred, class_scores(estimator, X, classes)
 
 
 def class_scores(estimator, X, classes: list[str]) -> np.ndarray:
@@ -140,7 +160,6 @@ def class_scores(estimator, X, classes: list[str]) -> np.ndarray:
     Margin-based models (SVC) get pseudo-probabilities: their ranking (AUC) is exact,
     their calibration is not.
     """
-    fitted = [str(c) for c in estimator.classes_]
     if hasattr(estimator, "predict_proba"):
         try:
             scores = np.asarray(estimator.predict_proba(X), dtype=np.float64)
@@ -155,6 +174,13 @@ def class_scores(estimator, X, classes: list[str]) -> np.ndarray:
             scores = np.column_stack([1 - positive, positive])
         else:
             scores = softmax(decision, axis=1)
+    return _task_order(scores, estimator, classes)
+
+
+def _task_order(scores: np.ndarray, estimator, classes: list[str]) -> np.ndarray:
+    """Columns of the estimator's fitted classes moved to the task's class order (a
+    class absent from the training fold scores 0)."""
+    fitted = [str(c) for c in estimator.classes_]
     out = np.zeros((len(scores), len(classes)))
     for column, label in enumerate(fitted):
         out[:, classes.index(label)] = scores[:, column]

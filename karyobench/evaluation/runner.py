@@ -27,6 +27,7 @@ from karyobench import progress as fold_progress
 from karyobench import tasks as task_selection
 from karyobench.context import RunContext, call_in, using
 from karyobench.errors import ConfigError
+from karyobench.estimators.registry import uses_tensorflow
 from karyobench.evaluation import external, lockbox
 from karyobench.evaluation import backends
 from karyobench.evaluation.ensembles import combine, plan_ensembles
@@ -138,6 +139,9 @@ def run_study(study: Study, out_dir: Path, *, backend: str | None = None,
             not external.has(store.jobs_dir, job.key, name, fingerprint)
             for name, fingerprint in external_fingerprints.get(job.key, {}).items())]
         n_reused = len(unique) - len(pending)
+        # longest first (tuned, then network folds): the quick baseline folds then fill
+        # the tail, instead of one core idling behind a network fold started last
+        pending.sort(key=lambda job: (job.tuning is None, not uses_tensorflow(job.kind)))
         labels_by_task = {t.name: task_selection.relabel(t, dataset.labels)
                           for t in study.tasks}
         execution = backends.resolve(

@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from karyobench.compat.optuna import study_storage, trial_id
 from karyobench.errors import ConfigError, KaryobenchError
 from karyobench.estimators import build
-from karyobench.evaluation.fold import FoldJob, FoldResult, class_scores, fit_and_score
+from karyobench.evaluation.fold import FoldJob, FoldResult, fit_and_score, is_keras, predictions
 from karyobench.tuning.scoring import score
 from karyobench.search_space import (TuningConfig, default_params, params_from_optuna,
                                      suggest_params)
@@ -220,11 +220,6 @@ def _max_epochs(job: FoldJob, config: TuningConfig) -> int:
     return int(value) if value else 1
 
 
-def _is_keras(estimator) -> bool:
-    """A scikeras wrapper (checked by module name: no TensorFlow import for baselines)."""
-    return any(cls.__module__.startswith("scikeras.") for cls in type(estimator).__mro__)
-
-
 # ---------------------------------------------------------- objective -----------------
 
 def evaluate_trial(trial, ctx: SearchContext) -> float:
@@ -237,7 +232,7 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
     scores, epochs_trained, epochs_planned = [], 0, 0
     for index, (train, valid) in enumerate(ctx.splits):
         estimator = build(ctx.job.kind, params, random_state=ctx.job.seed, where=ctx.where)
-        keras_fit, callback = _is_keras(estimator), None
+        keras_fit, callback = is_keras(estimator), None
         if keras_fit and ctx.config.pruner != "none":
             # per-epoch validation scores only serve a pruner: without one they would
             # cost an inference pass over the validation fold every epoch
@@ -258,8 +253,7 @@ def evaluate_trial(trial, ctx: SearchContext) -> float:
                 trial.set_user_attr("fold_scores", scores + callback.scores[-1:])
                 raise optuna.TrialPruned(f"pruned in inner fold {index} after "
                                          f"{callback.epochs_run} epoch(s)")
-        proba = class_scores(estimator, ctx.X[valid], ctx.classes)
-        y_pred = np.asarray(estimator.predict(ctx.X[valid])).astype(str)
+        y_pred, proba = predictions(estimator, ctx.X[valid], ctx.classes)
         scores.append(score(ctx.config.metric, ctx.y[valid], proba, ctx.classes, y_pred))
         trial.set_user_attr("fold_scores", scores)
         if not keras_fit:  # no epochs: one report per inner fold (running mean)

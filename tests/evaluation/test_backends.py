@@ -131,3 +131,33 @@ def test_an_explicit_backend_wins_over_the_default(study, tmp_path):
     environment = json.loads((tmp_path / "out" / "environment.json").read_text())
     assert (environment["backend"], environment["execution_source"]) == (
         "sequential", "study file")
+
+
+class _Order:
+    """A run's progress sink that records the estimator of each finished fold."""
+
+    def __init__(self):
+        self.finished = []
+
+    def start(self, total, reused, running=None):
+        self.total = total
+
+    def advance(self, result):
+        self.finished.append(result.job.estimator)
+
+
+def test_network_folds_run_before_the_quick_baselines(bioimlab_manifest_path, tmp_path):
+    """Longest first: listed after the baselines, the DCNN's folds still start first, so
+    parallel workers end on quick folds; the tables keep the study's order."""
+    study = parse_study(tiny_study(
+        bioimlab_dataset(limit_groups=4, canvas={"mode": "native", "size": 16}),
+        name="order", tasks=[{"name": "t", "classes": ["1", "2"]}],
+        estimators=[{"kind": "svm_linear_pixels"},
+                    {"kind": "dcnn", "params": {"epochs": 1, "conv_filters": [4],
+                                                "dense_units": [8], "padding": "same"}}],
+        cv={"split": "group", "folds": 2}))
+    order = _Order()
+    summary = run_study(study, tmp_path / "out", backend="sequential",
+                        cache_dir=tmp_path / "cache", progress=order)
+    assert order.finished == ["dcnn", "dcnn", "svm_linear_pixels", "svm_linear_pixels"]
+    assert summary.folds.estimator.tolist() == ["svm_linear_pixels"] * 2 + ["dcnn"] * 2

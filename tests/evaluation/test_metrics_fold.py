@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from karyobench.evaluation.fold import FoldJob, class_scores, run_fold
+from karyobench.evaluation.fold import FoldJob, class_scores, predictions, run_fold
 from karyobench.evaluation.metrics import fold_metrics, roc_auc
 
 
@@ -114,3 +114,24 @@ def test_multiclass_auc_with_classes_in_karyotype_order():
     swapped = proba[:, [1, 0, 2, 3]]  # classes 1 and 2 confused both ways
     # classes 1 and 2: positives tie with 6 of 9 negatives and lose to 3 -> AUC 1/3 each
     assert roc_auc(y_true, swapped, classes) == pytest.approx((1 / 3 + 1 / 3 + 1 + 1) / 4)
+
+
+@pytest.mark.parametrize("labels, tta", [(("x", "y"), False), (("p", "q", "r"), True)])
+def test_keras_labels_come_from_the_one_scoring_pass(labels, tta):
+    """``predictions`` infers once for a Keras model; its labels must be what the model's
+    own ``predict`` says and its scores what ``class_scores`` says (binary sigmoid head and
+    softmax head with test-time flips; a task order unlike the fitted one)."""
+    from karyobench.estimators import build
+
+    rng = np.random.default_rng(0)
+    X = rng.random((48, 16, 16)).astype(np.float32)
+    y = np.resize(np.array(labels), 48)
+    X[y == labels[-1], :8] += 0.5  # something to learn, so the labels are not constant
+    clf = build("dcnn", {"epochs": 2, "batch_size": 16, "padding": "same",
+                         "conv_filters": [4], "dense_units": [8], "tta": tta},
+                random_state=0).fit(X, y)
+    task = list(reversed(labels))
+    y_pred, proba = predictions(clf, X, task)
+    np.testing.assert_array_equal(y_pred, np.asarray(clf.predict(X)).astype(str))
+    np.testing.assert_allclose(proba, class_scores(clf, X, task), rtol=1e-6)
+    assert len(set(y_pred)) > 1
