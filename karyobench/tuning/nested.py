@@ -507,7 +507,16 @@ def summarize(study: optuna.Study, ctx: SearchContext) -> dict:
         "epochs_trained": trained, "epochs_planned": planned,
         "epochs_saved": max(0, planned - trained), "search_seconds": round(seconds, 3),
         "inner_params": _jsonable(ctx.config.inner_params),
+        "trial_budgets": trial_budgets(finished),
     }
+
+
+def trial_budgets(trials) -> list[list]:
+    """[inner epochs trained, "complete" | "pruned"] per finished trial: how far each
+    trial got on Hyperband's budget (an estimator without epochs records 0)."""
+    return [[int(t.user_attrs.get("epochs_trained", 0)),
+             "complete" if t.state == TrialState.COMPLETE else "pruned"]
+            for t in trials if t.state in FINISHED]
 
 
 def tune_fold(job: FoldJob, images: np.ndarray, labels: np.ndarray, *, log=None,

@@ -155,6 +155,43 @@ def _default_lines(records: list[dict]) -> list[str]:
             f"least that. The default won {kept} of {len(with_default)} searches.", ""]
 
 
+def _budget_lines(records: list[dict], storage_url: str | None) -> list[str]:
+    """Trials per budget: how many trials stopped at each number of inner epochs (from
+    the fold records; records written before they kept it are read from the storage)."""
+    from collections import Counter
+
+    counts: dict[str, Counter] = {}
+    for r in records:
+        budgets = r.get("trial_budgets")
+        if budgets is None and storage_url:
+            budgets = _stored_budgets(r["study_name"], storage_url)
+        if budgets:
+            counts.setdefault(r["estimator"], Counter()).update(
+                (int(epochs), state) for epochs, state in budgets)
+    rows = [f"| {name} | {epochs} | {count[(epochs, 'complete')]} | "
+            f"{count[(epochs, 'pruned')]} |"
+            for name, count in sorted(counts.items())
+            for epochs in sorted({e for e, _ in count})]
+    if not rows or all(int(row.split(" | ")[1]) == 0 for row in rows):
+        return []  # no epochs (baselines): nothing to say per budget
+    return ["Trials per budget (inner epochs a trial trained before it finished or was "
+            "pruned, summed over outer folds):", "",
+            "| estimator | inner epochs | complete | pruned |", "|---|---|---|---|", *rows, ""]
+
+
+def _stored_budgets(study_name: str, storage_url: str) -> list[list] | None:
+    import optuna
+
+    from karyobench.tuning.nested import trial_budgets
+    from karyobench.tuning.storage import get_storage
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=get_storage(storage_url))
+    except KeyError:
+        return None
+    return trial_budgets(study.get_trials(deepcopy=False))
+
+
 def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
                          keys: list[str] | None = None) -> list[Path]:
     """Tables from the fold records; plots from the Optuna studies (if ``storage_url``)."""
@@ -173,7 +210,7 @@ def write_tuning_outputs(out_dir: Path, storage_url: str | None = None,
             "selected the maximum); `outer` is the refitted best model on the untouched",
             "outer test fold (honest); `gap` = inner_best - outer.", "",
             *_protocol_lines(records), *_default_lines(records),
-            *_inner_params_lines(records),
+            *_inner_params_lines(records), *_budget_lines(records, storage_url),
             _markdown(table), "## Inner best vs outer score", "", _markdown(gaps)]
     atomic_write_text(folder / "best_params.md", "\n".join(text))
     written += [folder / "best_params.csv", folder / "gap.csv", folder / "best_params.md"]

@@ -249,6 +249,20 @@ def test_hyperband_prunes_keras_trials_on_epochs_but_never_the_default(tmp_path)
     assert trials[0].params == {"learning_rate": 1.0e-3}
     assert len(trials[0].intermediate_values) == 4  # reported every epoch, ran them all
 
+    # the report's trials per budget: read from the storage for a record without them
+    from karyobench.tuning.outputs import _budget_lines
+    from karyobench.tuning.nested import trial_budgets
+
+    budgets = trial_budgets(trials)
+    record = {"estimator": "net", "study_name": ctx.study_name}
+    lines = _budget_lines([record], url)
+    assert lines == _budget_lines([{**record, "trial_budgets": budgets}], None)
+    for epochs in sorted({e for e, _ in budgets}):
+        done = sum(e == epochs and s == "complete" for e, s in budgets)
+        cut = sum(e == epochs and s == "pruned" for e, s in budgets)
+        assert f"| net | {epochs} | {done} | {cut} |" in lines
+    assert sum(s == "pruned" for _, s in budgets) == len(pruned)
+
 
 @pytest.mark.slow
 def test_the_default_trial_is_never_pruned_even_when_it_trails(tmp_path):
