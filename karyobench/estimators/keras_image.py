@@ -32,6 +32,10 @@ OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "
 #: ``loss``: cross-entropy of the softmax against the class codes scikeras passes (one-hot
 #: categorical cross-entropy is the same function); ``label_smoothing`` smooths it.
 LOSSES = {"sparse_categorical_crossentropy"}
+#: ``lr_schedule: onecycle``: the warm-up's share of the steps and the ratio of the peak
+#: rate (``learning_rate``) to the starting one (the usual one-cycle settings)
+ONECYCLE_WARMUP = 0.3
+ONECYCLE_DIVISOR = 25.0
 #: metric names ``Model.compile`` resolves itself (not through ``keras.metrics.get``)
 COMPILE_METRICS = {"accuracy", "acc", "crossentropy", "ce"}
 
@@ -133,7 +137,10 @@ class ImageKerasClassifier(SklearnKerasClassifier):
       channels (e.g. 1 on a ``native_channel`` canvas: fit pixels in the network, the
       native channel only measured);
     * ``label_smoothing`` (targets 1 - s + s/K and s/K), ``weight_decay`` (decoupled
-      L2, AdamW), ``lr_schedule`` (constant or cosine decay over the planned epochs),
+      L2, AdamW), ``lr_schedule`` (constant; cosine decay over the planned epochs; or
+      ``onecycle``: a linear warm-up from ``learning_rate / 25`` to ``learning_rate``
+      over the first 30 % of the steps, then cosine decay, Smith's one-cycle policy,
+      meant for shorter trainings),
       ``precision`` (``float32`` or ``mixed_bfloat16``, which
       oneDNN runs on AMX/AVX-512 BF16 units where the CPU has them),
       ``fused_batch_norm`` (the body's batch norms as one fused TensorFlow kernel each:
@@ -175,7 +182,7 @@ class ImageKerasClassifier(SklearnKerasClassifier):
         "body_channels": [None, Interval(Integral, 1, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
         "precision": [StrOptions({"float32", "mixed_bfloat16"})],
         "fused_batch_norm": ["boolean"],
         "image_shape": [None, list, tuple],
@@ -426,15 +433,20 @@ class ImageKerasClassifier(SklearnKerasClassifier):
 
     def _optimizer(self, keras, meta):
         rate = float(self.learning_rate)
-        if self.lr_schedule == "cosine":
+        if self.lr_schedule in ("cosine", "onecycle"):
             n = int(meta["X_shape_"][0])
             if self.early_stopping:
                 n -= max(int(round(self.validation_fraction * n)), 1)
             elif self.validation_split:
                 n = self._split_at(n)
-            steps = self._steps_per_epoch(n)
-            rate = keras.optimizers.schedules.CosineDecay(
-                rate, decay_steps=max(1, steps * int(self.epochs)))
+            total = max(1, self._steps_per_epoch(n) * int(self.epochs))
+            if self.lr_schedule == "cosine":
+                rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=total)
+            else:  # Keras' own warm-up: linear to warmup_target, then cosine to 0
+                warmup = int(round(ONECYCLE_WARMUP * total))
+                rate = keras.optimizers.schedules.CosineDecay(
+                    rate / ONECYCLE_DIVISOR, decay_steps=max(1, total - warmup),
+                    warmup_target=rate, warmup_steps=warmup)
         if self.optimizer != "adam":
             settings = {"learning_rate": rate}
             if self.weight_decay or self.optimizer == "adamw":

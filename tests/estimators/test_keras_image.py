@@ -191,6 +191,25 @@ def test_cosine_schedule_and_weight_decay_shape_the_optimizer():
     assert rate < 1e-2  # decayed from learning_rate over the planned steps
 
 
+def test_onecycle_schedule_warms_up_to_the_learning_rate_then_decays():
+    X, y = bars(32)
+    model = small_nets(epochs=10, batch_size=8, learning_rate=1e-2,
+                       lr_schedule="onecycle")["resnet"].fit(X, y)
+    optimizer = model.model_.optimizer
+    schedule = optimizer._learning_rate  # Keras keeps the schedule object here
+    rates = np.array([float(keras_module().ops.convert_to_numpy(schedule(step)))
+                      for step in range(41)])
+    total = 40  # 32 images / batch 8 x 10 epochs
+    peak = int(np.argmax(rates))
+    assert rates[0] == pytest.approx(1e-2 / 25, rel=1e-5)
+    assert peak == round(0.3 * total) and rates[peak] == pytest.approx(1e-2, rel=1e-5)
+    assert np.all(np.diff(rates[:peak + 1]) > 0) and np.all(np.diff(rates[peak:]) < 0)
+    assert rates[-1] == pytest.approx(0.0, abs=1e-9)
+    # trained through the whole cycle: the rate the optimizer ends on is the last one
+    final = float(keras_module().ops.convert_to_numpy(optimizer.learning_rate))
+    assert final == pytest.approx(0.0, abs=1e-9)
+
+
 def test_params_are_sklearn_params_and_bad_values_are_refused():
     model = build("resnet", {"widths": [8, 16], "flip": "horizontal", "tta": True})
     params = clone(model).get_params()
