@@ -168,12 +168,12 @@ def _budget_lines(records: list[dict], storage_url: str | None) -> list[str]:
         if budgets:
             counts.setdefault(r["estimator"], Counter()).update(
                 (int(epochs), state) for epochs, state in budgets)
+    if not any(epochs for count in counts.values() for epochs, _ in count):
+        return []  # no epochs (baselines): nothing to say per budget
     rows = [f"| {name} | {epochs} | {count[(epochs, 'complete')]} | "
             f"{count[(epochs, 'pruned')]} |"
             for name, count in sorted(counts.items())
             for epochs in sorted({e for e, _ in count})]
-    if not rows or all(int(row.split(" | ")[1]) == 0 for row in rows):
-        return []  # no epochs (baselines): nothing to say per budget
     return ["Trials per budget (inner epochs a trial trained before it finished or was "
             "pruned, summed over outer folds):", "",
             "| estimator | inner epochs | complete | pruned |", "|---|---|---|---|", *rows, ""]
