@@ -134,10 +134,13 @@ def _protocol_lines(records: list[dict]) -> list[str]:
         seen = np.mean([m["inner_train_fraction"] for m in mine])
         fits = r["inner_fits_per_trial"]
         repeats = r.get("inner_repeats") or 1
-        protocol = (f"grouped stratified hold-out of about {r['inner_holdout']:.0%}"
-                    if repeats == 1 else f"{repeats} disjoint grouped stratified hold-outs "
-                    f"of about {r['inner_holdout']:.0%} each (score: their mean)") \
-            if r.get("inner_holdout") else f"{r['inner_folds']}-fold inner CV"
+        if not r.get("inner_holdout"):
+            protocol = f"{r['inner_folds']}-fold inner CV"
+        elif repeats == 1:
+            protocol = f"grouped stratified hold-out of about {r['inner_holdout']:.0%}"
+        else:
+            protocol = (f"{repeats} disjoint grouped stratified hold-outs of about "
+                        f"{r['inner_holdout']:.0%} each (score: their mean)")
         lines.append(f"- {name}: {protocol}, pruner {r['pruner']}: {fits} inner "
                      f"fit{'s' if fits != 1 else ''} per trial, each on {seen:.0%} of the "
                      "outer training set.")
