@@ -1063,7 +1063,9 @@ def test_progress_names_each_stage_with_an_eta(tmp_path):
     assert code == 0, drawn
     assert "reading and decoding images" in drawn
     assert "writing tables, plots and report.html" in drawn
-    assert "finished t · svm_linear_pixels · fold 2" in drawn and "6/6" in drawn
+    # folds run in parallel, so which one finishes last (and is named) varies
+    assert re.search(r"finished t · svm_linear_pixels · fold [0-2]", drawn), drawn
+    assert "6/6" in drawn
     assert re.search(r"ETA\s+\d+:\d\d:\d\d", drawn), drawn
 
 
