@@ -494,7 +494,13 @@ class ImageKerasClassifier(SklearnKerasClassifier):
             (X, y) if sample_weight is None else (X, y, sample_weight))
         if self.shuffle:
             data = data.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
-        train = data.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+        # A fixed prefetch without tf.data's autotuning: the arrays are in memory, so there
+        # is nothing to tune, and with autotuning on, releasing the pipeline at the end of
+        # fit stalled for 2-4 s in about half of the small DCNN fits measured on a busy
+        # 2-core machine (docs/performance.md). Same batches in the same order.
+        no_autotune = tf.data.Options()
+        no_autotune.autotune.enabled = False
+        train = data.batch(batch_size).repeat().prefetch(2).with_options(no_autotune)
         fit_args = dict(epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
                         steps_per_epoch=steps, callbacks=callbacks, verbose=self.verbose,
                         shuffle=False)
