@@ -307,6 +307,19 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+#: Ctrl-C or SIGTERM exceptions Python swallowed: one raised while a destructor runs is
+#: handed to ``sys.unraisablehook`` (by default a printed traceback) and the command goes
+#: on; ``main`` still reports the interruption once the command returns
+_SWALLOWED_INTERRUPTS: list[BaseException] = []
+
+
+def _keep_swallowed_interrupts(unraisable) -> None:
+    if isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
+        _SWALLOWED_INTERRUPTS.append(unraisable.exc_value)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def _usage_line(err) -> str:
     """One line for a command-line usage error, pointing at the command's --help."""
     ctx = getattr(err, "ctx", None)
@@ -328,6 +341,7 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _raise_terminated)
+    sys.unraisablehook = _keep_swallowed_interrupts
     try:
         code = app(standalone_mode=False, prog_name="karyobench")
     except KaryobenchError as err:
@@ -344,6 +358,9 @@ def main() -> None:
         _error(INTERRUPTED, EXIT_SIGINT)
     except Terminated:
         _error(INTERRUPTED, EXIT_SIGTERM)
+    if _SWALLOWED_INTERRUPTS:  # interrupted, though the exception never reached here
+        terminated = any(isinstance(e, Terminated) for e in _SWALLOWED_INTERRUPTS)
+        _error(INTERRUPTED, EXIT_SIGTERM if terminated else EXIT_SIGINT)
     if code == EXIT_SIGINT:  # typer turns Ctrl-C into exit code 130 without a word
         _error(INTERRUPTED, EXIT_SIGINT)
     if isinstance(code, int) and code:
