@@ -397,3 +397,36 @@ def test_resnet_fused_batch_norm(benchmark, peak_flops, precision):
          fused_fraction_of_fp32_peak=fused_rate * flops[True] / best_peak_flops(),
          fused_fraction_of_bf16_peak=(fused_rate * flops[True] / bf16_peak
                                       if bf16_peak else "not measured"))
+
+
+def test_resnet_batch_size(benchmark, peak_flops):
+    """Larger batches for the recommended ResNet (bf16, fused batch norm) against today's
+    training (batch 64, Keras batch norm): alternating rounds in one process, median
+    images/s of the steady epochs. Only a throughput figure: a larger batch changes the
+    training (fewer, larger steps), so a kept one needs its own time-to-accuracy study."""
+    from _dcnn_probe import epoch_timer
+
+    from karyobench.estimators import build
+
+    n, epochs = 1024, 3
+    X, y = seed_data(64, n)
+    variants = {"keras_bn_64": (False, 64), "fused_64": (True, 64), "fused_128": (True, 128),
+                "fused_256": (True, 256)}
+    rates = {name: [] for name in variants}
+
+    def fit_rounds():
+        for _ in range(3):
+            for name, (fused, batch) in variants.items():
+                timer = epoch_timer()
+                clf = build("resnet", {**RECOMMENDED_RESNET, "epochs": epochs,
+                                       "precision": "mixed_bfloat16", "batch_size": batch,
+                                       "fused_batch_norm": fused}, random_state=0)
+                clf.set_params(callbacks=[timer])
+                clf.fit(X, y)
+                rates[name].append(n * (epochs - 1) / timer.steady_seconds())
+
+    benchmark.pedantic(fit_rounds, rounds=1, iterations=1)
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    note(benchmark, **{f"{name}_images_per_second": v for name, v in median.items()},
+         **{f"{name}_over_today": v / median["keras_bn_64"] for name, v in median.items()},
+         rounds={name: [round(v, 1) for v in r] for name, r in rates.items()})

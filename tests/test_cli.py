@@ -864,8 +864,6 @@ def test_an_interrupt_swallowed_in_a_destructor_still_says_so(signum, code, tmp_
     assert result.returncode == code, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "error: interrupted; finished folds are kept, re-run to resume")
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: interrupted; finished folds are kept, re-run to resume")
 
 
 @pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["sigint", "sigterm"])
