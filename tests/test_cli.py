@@ -805,6 +805,13 @@ def slow_folders_study(tmp: Path) -> Path:
         tmp, image_folders(tmp / "imgs", n=6), estimators=[{"kind": "dcnn", "params": dcnn}]))
 
 
+def with_default_sigint() -> None:
+    """``preexec_fn`` for children that are interrupted: a shell starts background jobs
+    with SIGINT ignored and children inherit that, so a suite run in the background would
+    otherwise test an ignored Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after_new_folds(study: Path, out: Path, cache: Path, signum: int,
                               already: int = 0) -> subprocess.CompletedProcess:
     """Run the CLI and send ``signum`` once a fold more than ``already`` is saved."""
@@ -812,7 +819,7 @@ def interrupt_after_new_folds(study: Path, out: Path, cache: Path, signum: int,
                NO_COLOR="1", TERM="dumb", COLUMNS="200")
     command = cli_command("run", study, "--out", out, "--cache-dir", cache)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=with_default_sigint)
     try:
         deadline = time.monotonic() + 240
         while len(list((out / "jobs").glob("*.json"))) <= already:
@@ -858,7 +865,7 @@ def test_an_interrupt_swallowed_in_a_destructor_still_says_so(signum, code, tmp_
         "cli.app = command\n"
         "cli.main()\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, preexec_fn=with_default_sigint)
     assert "the command went on" in result.stdout  # Python did swallow the exception
     assert "Traceback" not in result.stderr
     assert result.returncode == code, result.stderr
