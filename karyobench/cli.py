@@ -309,7 +309,7 @@ def _raise_terminated(signum, frame):
 
 #: Ctrl-C or SIGTERM exceptions Python swallowed: one raised while a destructor runs is
 #: handed to ``sys.unraisablehook`` (by default a printed traceback) and the command goes
-#: on; ``main`` still reports the interruption once the command returns
+#: on; ``main`` raises it again once the command returns
 _SWALLOWED_INTERRUPTS: list[BaseException] = []
 
 
@@ -344,6 +344,8 @@ def main() -> None:
     sys.unraisablehook = _keep_swallowed_interrupts
     try:
         code = app(standalone_mode=False, prog_name="karyobench")
+        if _SWALLOWED_INTERRUPTS:  # interrupted, though the exception never reached here
+            raise _SWALLOWED_INTERRUPTS[0]
     except KaryobenchError as err:
         if _DEBUG["on"]:
             raise
@@ -358,9 +360,6 @@ def main() -> None:
         _error(INTERRUPTED, EXIT_SIGINT)
     except Terminated:
         _error(INTERRUPTED, EXIT_SIGTERM)
-    if _SWALLOWED_INTERRUPTS:  # interrupted, though the exception never reached here
-        terminated = any(isinstance(e, Terminated) for e in _SWALLOWED_INTERRUPTS)
-        _error(INTERRUPTED, EXIT_SIGTERM if terminated else EXIT_SIGINT)
     if code == EXIT_SIGINT:  # typer turns Ctrl-C into exit code 130 without a word
         _error(INTERRUPTED, EXIT_SIGINT)
     if isinstance(code, int) and code:
