@@ -361,41 +361,47 @@ RECOMMENDED_RESNET = {"widths": [24, 48, 96], "rotation": 0.03, "flip": "horizon
                       "shape_input": True, "tta": True, "label_smoothing": 0.1}
 
 
+def alternating_resnet_rates(variants: dict[str, dict], n: int = 1024, epochs: int = 3,
+                             rounds: int = 3) -> tuple[dict[str, list], dict[str, float]]:
+    """Train the recommended ResNet under each of ``variants`` (name -> parameters over
+    :data:`RECOMMENDED_RESNET`) in ``rounds`` alternating rounds in this process, so every
+    variant meets the same machine state: images/s of the steady epochs per round, and
+    each variant's training FLOPs per image."""
+    from _dcnn_probe import epoch_timer
+
+    from karyobench.estimators import build
+
+    X, y = seed_data(64, n)
+    rates, flops = {name: [] for name in variants}, {}
+    for _ in range(rounds):
+        for name, params in variants.items():
+            timer = epoch_timer()
+            clf = build("resnet", {**RECOMMENDED_RESNET, "epochs": epochs, **params},
+                        random_state=0)
+            clf.set_params(callbacks=[timer])
+            clf.fit(X, y)
+            rates[name].append(n * (epochs - 1) / timer.steady_seconds())
+            flops[name] = training_flops_per_image(clf.model_)
+    return rates, flops
+
+
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "float32"])
 def test_resnet_fused_batch_norm(benchmark, peak_flops, precision):
     """The recommended ResNet with Keras' batch norm against ``fused_batch_norm``: three
     alternating pairs in the benchmark process (its TensorFlow threads: every core), the
     median images/s of the steady epochs and the fraction of the same run's fp32 and bf16
     matmul peaks. The ratio fused / Keras is the figure."""
-    from _dcnn_probe import epoch_timer
-
-    from karyobench.estimators import build
-
-    n, epochs = 1024, 3
-    X, y = seed_data(64, n)
-    rates = {False: [], True: []}
-    flops = {}
-
-    def fit_pairs():
-        for _ in range(3):
-            for fused in (False, True):
-                timer = epoch_timer()
-                clf = build("resnet", {**RECOMMENDED_RESNET, "epochs": epochs,
-                                       "precision": precision, "fused_batch_norm": fused},
-                            random_state=0)
-                clf.set_params(callbacks=[timer])
-                clf.fit(X, y)
-                rates[fused].append(n * (epochs - 1) / timer.steady_seconds())
-                flops[fused] = training_flops_per_image(clf.model_)
-
-    benchmark.pedantic(fit_pairs, rounds=1, iterations=1)
-    keras_rate, fused_rate = (float(np.median(rates[k])) for k in (False, True))
+    variants = {"keras": {"precision": precision, "fused_batch_norm": False},
+                "fused": {"precision": precision, "fused_batch_norm": True}}
+    rates, flops = benchmark.pedantic(alternating_resnet_rates, args=(variants,), rounds=1,
+                                      iterations=1)
+    keras_rate, fused_rate = (float(np.median(rates[k])) for k in ("keras", "fused"))
     bf16_peak = FIGURES.get("peak_bf16_flops")
     note(benchmark, precision=precision, keras_images_per_second=keras_rate,
          fused_images_per_second=fused_rate, fused_over_keras=fused_rate / keras_rate,
-         pairs=[(round(a, 1), round(b, 1)) for a, b in zip(rates[False], rates[True])],
-         fused_fraction_of_fp32_peak=fused_rate * flops[True] / best_peak_flops(),
-         fused_fraction_of_bf16_peak=(fused_rate * flops[True] / bf16_peak
+         pairs=[(round(a, 1), round(b, 1)) for a, b in zip(rates["keras"], rates["fused"])],
+         fused_fraction_of_fp32_peak=fused_rate * flops["fused"] / best_peak_flops(),
+         fused_fraction_of_bf16_peak=(fused_rate * flops["fused"] / bf16_peak
                                       if bf16_peak else "not measured"))
 
 
@@ -404,28 +410,13 @@ def test_resnet_batch_size(benchmark, peak_flops):
     training (batch 64, Keras batch norm): alternating rounds in one process, median
     images/s of the steady epochs. Only a throughput figure: a larger batch changes the
     training (fewer, larger steps), so a kept one needs its own time-to-accuracy study."""
-    from _dcnn_probe import epoch_timer
-
-    from karyobench.estimators import build
-
-    n, epochs = 1024, 3
-    X, y = seed_data(64, n)
-    variants = {"keras_bn_64": (False, 64), "fused_64": (True, 64), "fused_128": (True, 128),
-                "fused_256": (True, 256)}
-    rates = {name: [] for name in variants}
-
-    def fit_rounds():
-        for _ in range(3):
-            for name, (fused, batch) in variants.items():
-                timer = epoch_timer()
-                clf = build("resnet", {**RECOMMENDED_RESNET, "epochs": epochs,
-                                       "precision": "mixed_bfloat16", "batch_size": batch,
-                                       "fused_batch_norm": fused}, random_state=0)
-                clf.set_params(callbacks=[timer])
-                clf.fit(X, y)
-                rates[name].append(n * (epochs - 1) / timer.steady_seconds())
-
-    benchmark.pedantic(fit_rounds, rounds=1, iterations=1)
+    variants = {"keras_bn_64": {"batch_size": 64, "fused_batch_norm": False},
+                **{f"fused_{b}": {"batch_size": b, "fused_batch_norm": True}
+                   for b in (64, 128, 256)}}
+    variants = {name: {**params, "precision": "mixed_bfloat16"}
+                for name, params in variants.items()}
+    rates, _ = benchmark.pedantic(alternating_resnet_rates, args=(variants,), rounds=1,
+                                  iterations=1)
     median = {name: float(np.median(r)) for name, r in rates.items()}
     note(benchmark, **{f"{name}_images_per_second": v for name, v in median.items()},
          **{f"{name}_over_today": v / median["keras_bn_64"] for name, v in median.items()},
