@@ -405,19 +405,44 @@ def test_resnet_fused_batch_norm(benchmark, peak_flops, precision):
                                       if bf16_peak else "not measured"))
 
 
+def note_bf16_rates_against_today(benchmark, variants: dict[str, dict], today: str
+                                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """Train ``variants`` of the recommended ResNet in bf16 (alternating rounds, one
+    process) and note each one's median images/s and its ratio to variant ``today``;
+    returns the medians and each variant's training FLOPs per image."""
+    variants = {name: {**params, "precision": "mixed_bfloat16"}
+                for name, params in variants.items()}
+    rates, flops = benchmark.pedantic(alternating_resnet_rates, args=(variants,), rounds=1,
+                                      iterations=1)
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    note(benchmark, **{f"{name}_images_per_second": v for name, v in median.items()},
+         **{f"{name}_over_today": v / median[today] for name, v in median.items()},
+         training_gflop_per_image={name: f / 1e9 for name, f in flops.items()},
+         rounds={name: [round(v, 1) for v in r] for name, r in rates.items()})
+    return median, flops
+
+
 def test_resnet_batch_size(benchmark, peak_flops):
     """Larger batches for the recommended ResNet (bf16, fused batch norm) against today's
     training (batch 64, Keras batch norm): alternating rounds in one process, median
     images/s of the steady epochs. Only a throughput figure: a larger batch changes the
     training (fewer, larger steps), so a kept one needs its own time-to-accuracy study."""
-    variants = {"keras_bn_64": {"batch_size": 64, "fused_batch_norm": False},
-                **{f"fused_{b}": {"batch_size": b, "fused_batch_norm": True}
-                   for b in (64, 128, 256)}}
-    variants = {name: {**params, "precision": "mixed_bfloat16"}
-                for name, params in variants.items()}
-    rates, _ = benchmark.pedantic(alternating_resnet_rates, args=(variants,), rounds=1,
-                                  iterations=1)
-    median = {name: float(np.median(r)) for name, r in rates.items()}
-    note(benchmark, **{f"{name}_images_per_second": v for name, v in median.items()},
-         **{f"{name}_over_today": v / median["keras_bn_64"] for name, v in median.items()},
-         rounds={name: [round(v, 1) for v in r] for name, r in rates.items()})
+    note_bf16_rates_against_today(benchmark, {
+        "keras_bn_64": {"batch_size": 64, "fused_batch_norm": False},
+        **{f"fused_{b}": {"batch_size": b, "fused_batch_norm": True} for b in (64, 128, 256)},
+    }, today="keras_bn_64")
+
+
+def test_resnet_strided_stem(benchmark, peak_flops):
+    """The recommended ResNet with the strided stem (``stem: strided``: the stem conv at
+    stride 2 instead of full resolution + max-pool) and fused batch norm, against today's
+    training (pool stem, Keras batch norm) and fused batch norm alone, bf16, batch 64:
+    alternating rounds in one process, median images/s of the steady epochs. The stem
+    changes the network, so its accuracy is judged by studies (gband_resnet_stem,
+    bioimlab_resnet_stem)."""
+    _, flops = note_bf16_rates_against_today(benchmark, {
+        "today": {"fused_batch_norm": False},
+        "fused": {"fused_batch_norm": True},
+        "fused_strided": {"fused_batch_norm": True, "stem": "strided"},
+    }, today="today")
+    assert flops["fused_strided"] < flops["fused"], "the strided stem must do less work"
