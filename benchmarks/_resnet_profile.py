@@ -7,7 +7,9 @@ the images/s of the next, unprofiled epoch.
 
 prints one line per op type (``IDLE``, the thread pools' waiting, left out of the shares)
 and writes nothing outside a temporary folder. ``--jit`` compiles the training step with
-XLA (which Keras refuses while op determinism is on, so it is forced for the probe).
+XLA (which Keras refuses while op determinism is on, so it is forced for the probe);
+the compiled step then runs as XLA clusters the op table cannot break down, so only the
+images/s line means anything, and it needs the augmentation off (no XLA kernel).
 The figures in docs/performance.md's "where the ResNet's step goes" came from it.
 """
 
