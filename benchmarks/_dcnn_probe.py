@@ -67,17 +67,26 @@ def _wait_for_parties(folder: str, parties: int, timeout: float = 300.0) -> None
         time.sleep(0.005)
 
 
-def jit_classifier():
-    """``DCNNClassifier`` compiled with XLA (``jit_compile=True``), for comparison."""
-    from karyobench.estimators.dcnn import DCNNClassifier
+def compile_with_xla() -> None:
+    """Make every Keras model built from now on in this process train through XLA.
 
-    class JitDCNN(DCNNClassifier):
-        def _keras_build_fn(self, meta, compile_kwargs):
-            model = super()._keras_build_fn(meta, compile_kwargs)
-            model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=True)
-            return model
+    ``compile(jit_compile=True)`` is not enough: Keras resolves it to ``False`` while op
+    determinism is on, which scikeras turns on for every seeded fit, so the flag is set
+    after compiling, and determinism is turned off (XLA has no deterministic max-pool
+    gradient). For a fresh probe process only: it patches ``keras.Model.compile``."""
+    from tensorflow.python.framework import config as tf_config
 
-    return JitDCNN
+    from karyobench._tf import keras_module
+
+    keras = keras_module()
+    tf_config.disable_op_determinism()
+    compile_model = keras.Model.compile
+
+    def compile_then_force_xla(model, *positional, **keywords):
+        compile_model(model, *positional, **keywords)
+        model._jit_compile = True
+
+    keras.Model.compile = compile_then_force_xla
 
 
 def keras_adam_classifier():
@@ -120,7 +129,9 @@ def harness_fit(X, y, epochs: int, *, jit: bool = False, keras_adam: bool = Fals
     """
     from karyobench.estimators.dcnn import DCNNClassifier
 
-    cls = (jit_classifier() if jit else keras_adam_classifier() if keras_adam
+    if jit:
+        compile_with_xla()
+    cls = (keras_adam_classifier() if keras_adam
            else relu_after_pool_classifier() if relu_after_pool else DCNNClassifier)
     timer = timer or epoch_timer()
     clf = cls(epochs=epochs, random_state=random_state, callbacks=[timer], **params)
@@ -197,7 +208,7 @@ def main(argv=None) -> None:
                           steady_start=start, steady_end=start + timer.steady_seconds(),
                           steady_images=args.n * (args.epochs - 1),
                           flops_per_image=training_flops_per_image(clf.model_),
-                          onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=args.jit,
+                          onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), jit=clf.model_.jit_compile,
                           keras_adam=args.keras_adam, inter_op=args.inter_op,
                           intra_inter_threads=threads,
                           relu_after_pool=args.relu_after_pool)))

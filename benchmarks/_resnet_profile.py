@@ -7,7 +7,7 @@ the images/s of the next, unprofiled epoch.
 
 prints one line per op type (``IDLE``, the thread pools' waiting, left out of the shares)
 and writes nothing outside a temporary folder. ``--jit`` compiles the training step with
-XLA (which Keras refuses while op determinism is on, so it is forced for the probe);
+XLA (``_dcnn_probe.compile_with_xla``: Keras refuses it under op determinism);
 the compiled step then runs as XLA clusters the op table cannot break down, so only the
 images/s line means anything, and it needs the augmentation off (no XLA kernel).
 The figures in docs/performance.md's "where the ResNet's step goes" came from it.
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     parser.add_argument("--jit", action="store_true", help="XLA-compile the training step")
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.dirname(__file__))
-    from _dcnn_probe import seed_data
+    from _dcnn_probe import compile_with_xla, seed_data
     from test_dcnn_speed import RECOMMENDED_RESNET
 
     from karyobench._tf import keras_module
@@ -60,18 +60,7 @@ def main(argv=None) -> None:
     import tensorflow as tf
 
     if args.jit:
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-        compile_model = keras.Model.compile
-
-        def compile_with_xla(model, *positional, **keywords):
-            compile_model(model, *positional, **keywords)
-            # Keras resolves jit_compile=True to False under op determinism (which
-            # scikeras turns on for a seeded fit), so set the resolved flag itself
-            model._jit_compile = True
-
-        keras.Model.compile = compile_with_xla
+        compile_with_xla()
     with tempfile.TemporaryDirectory() as logdir:
 
         class ProfileThenTime(keras.callbacks.Callback):
@@ -98,7 +87,7 @@ def main(argv=None) -> None:
     busy = sum(seconds.values())
     print(f"{args.n / timer.seconds:.0f} images/s unprofiled; profiled epoch: busy "
           f"{busy:.2f} s, idle {idle:.2f} s (thread-seconds); params {args.params}"
-          f"{' with XLA' if args.jit else ''}")
+          f"{' with XLA' if clf.model_.jit_compile else ''}")
     for kind, value in sorted(seconds.items(), key=lambda kv: -kv[1])[:args.top]:
         print(f"{value / busy:6.1%} {value:7.3f} s  {kind}")
 

@@ -200,6 +200,8 @@ def test_tensorflow_settings(benchmark):
         results["default_again"] = _probe({}, *args)  # brackets the ReLU comparison in time
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    assert results["onednn_on_xla"]["jit"] and results["onednn_off_xla"]["jit"], \
+        "the --jit probes trained without XLA"
     ips = {k: v["images_per_second"] for k, v in results.items()}
     note(benchmark, **{f"{k}_images_per_second": v for k, v in ips.items()},
          onednn_speedup=ips["onednn_on"] / ips["onednn_off"],
